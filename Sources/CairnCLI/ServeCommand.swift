@@ -1,0 +1,84 @@
+import ArgumentParser
+import CairnServer
+import Foundation
+import Hummingbird
+import Logging
+
+/// `cairn serve`: runs the server on the embedded SQLite store.
+///
+/// Every option can also come from an environment variable (`CAIRN_PORT=9000`); a flag on the
+/// command line wins over the environment, which wins over the default.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the Cairn sync server.",
+        discussion: """
+            Environment variables: CAIRN_HOST, CAIRN_PORT, CAIRN_DATA_DIR, CAIRN_REGISTRATION,
+            CAIRN_CORS_ORIGINS (comma-separated), CAIRN_LOG_LEVEL, CAIRN_TRUSTED_PROXIES (comma-separated).
+            """
+    )
+
+    @Option(help: "Interface to bind. [env: CAIRN_HOST] (default: 127.0.0.1)")
+    var host: String?
+
+    @Option(help: "Port to listen on; 0 picks a free port. [env: CAIRN_PORT] (default: 8080)")
+    var port: Int?
+
+    @Option(name: .customLong("data-dir"), help: "Directory for the database and secrets, created if missing. [env: CAIRN_DATA_DIR] (default: ./cairn-data)")
+    var dataDir: String?
+
+    @Option(help: "Whether anyone may register: open or closed. [env: CAIRN_REGISTRATION] (default: open)")
+    var registration: String?
+
+    @Option(name: .customLong("cors-origin"), help: "An allowed browser origin (repeatable), e.g. https://app.example.com or chrome-extension://*. [env: CAIRN_CORS_ORIGINS]")
+    var corsOrigins: [String] = []
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [env: CAIRN_LOG_LEVEL] (default: info)")
+    var logLevel: String?
+
+    @Option(name: .customLong("trusted-proxy"), help: "Address of a reverse proxy whose X-Forwarded-For is trusted (repeatable). [env: CAIRN_TRUSTED_PROXIES]")
+    var trustedProxies: [String] = []
+
+    func resolvedConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        configuration.host = self.host ?? environment["CAIRN_HOST"] ?? configuration.host
+        if let port = self.port {
+            configuration.port = port
+        } else if let raw = environment["CAIRN_PORT"] {
+            guard let port = Int(raw) else { throw ValidationError("CAIRN_PORT must be a number, got '\(raw)'") }
+            configuration.port = port
+        }
+        guard (0...65535).contains(configuration.port) else { throw ValidationError("port must be between 0 and 65535") }
+        configuration.dataDirectory = URL(fileURLWithPath: self.dataDir ?? environment["CAIRN_DATA_DIR"] ?? "./cairn-data")
+        let registration = self.registration ?? environment["CAIRN_REGISTRATION"] ?? "open"
+        guard let mode = ServerConfiguration.Registration(rawValue: registration.lowercased()) else {
+            throw ValidationError("registration must be 'open' or 'closed', got '\(registration)'")
+        }
+        configuration.registration = mode
+        configuration.corsOrigins = self.corsOrigins.isEmpty ? Self.list(environment["CAIRN_CORS_ORIGINS"]) : self.corsOrigins
+        configuration.trustedProxies = self.trustedProxies.isEmpty ? Self.list(environment["CAIRN_TRUSTED_PROXIES"]) : self.trustedProxies
+        let level = self.logLevel ?? environment["CAIRN_LOG_LEVEL"] ?? "info"
+        guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
+            throw ValidationError("log level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        configuration.logLevel = parsed
+        return configuration
+    }
+
+    static func list(_ value: String?) -> [String] {
+        (value ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    func run() async throws {
+        let configuration = try self.resolvedConfiguration()
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = configuration.logLevel
+            return handler
+        }
+        let logger = Logger(label: "cairn")
+        let app = try await buildApplication(configuration: configuration, logger: logger)
+        try await app.runService()
+        logger.notice("Cairn stopped")
+    }
+}

@@ -1,0 +1,104 @@
+import CairnCore
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+
+/// Everything a running server is made of, assembled once by ``makeServer(configuration:logger:)``.
+/// Tests use it to reach the store and services behind the application.
+public struct CairnServerComponents: Sendable {
+    public let configuration: ServerConfiguration
+    public let store: any SyncStore
+    public let metrics: ServerMetrics
+    let auth: AuthService
+    let logger: Logger
+}
+
+/// Opens the data directory and database (running migrations and the durability check) and
+/// wires the services. Nothing listens yet.
+public func makeServer(configuration: ServerConfiguration, logger: Logger? = nil) async throws -> CairnServerComponents {
+    var logger = logger ?? Logger(label: "cairn")
+    logger.logLevel = configuration.logLevel
+    try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+    let secrets = try ServerSecrets.loadOrCreate(in: configuration.dataDirectory)
+    let store = try SQLiteSyncStore(path: configuration.databasePath, logger: logger)
+    try await store.prepare()
+    let tokens = await TokenService(secrets: secrets, clock: configuration.clock, accessTokenLifetime: configuration.accessTokenLifetime)
+    let hasher = PasswordHasher(pepper: secrets.passwordPepper, cost: configuration.bcryptCost)
+    let auth = AuthService(
+        store: store, tokens: tokens, hasher: hasher, clock: configuration.clock, logger: logger,
+        refreshTokenLifetime: configuration.refreshTokenLifetime, refreshGrace: configuration.refreshGraceSeconds
+    )
+    return CairnServerComponents(configuration: configuration, store: store, metrics: ServerMetrics(), auth: auth, logger: logger)
+}
+
+/// Builds the router with every route and middleware.
+public func buildRouter(_ components: CairnServerComponents) -> Router<CairnRequestContext> {
+    let configuration = components.configuration
+    let router = Router(context: CairnRequestContext.self)
+    // Outermost first: every response, errors included, passes through the ones above it.
+    router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: CORSAllowlistMiddleware(allowlist: OriginAllowlist(configuration.corsOrigins)))
+    router.add(middleware: MetricsMiddleware(metrics: components.metrics))
+    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: ClientAddressMiddleware(trustedProxies: Set(configuration.trustedProxies)))
+    router.add(middleware: BodyLimitMiddleware(limit: configuration.limits.maxBodyBytes))
+
+    let clock = configuration.clock
+    let authController = AuthController(
+        auth: components.auth, store: components.store, configuration: configuration,
+        ipLimiter: RateLimiter(perMinute: configuration.authRatePerMinute, burst: configuration.authBurst, clock: clock),
+        loginFailureLimiter: RateLimiter(perMinute: configuration.loginFailuresPerMinute, burst: configuration.loginFailureBurst, clock: clock),
+        metrics: components.metrics
+    )
+    SystemController(store: components.store, configuration: configuration, metrics: components.metrics).addRoutes(to: router)
+    authController.addPublicRoutes(to: router.group("api/auth"))
+
+    let api = router.group("api").add(
+        middleware: AuthenticatorMiddleware(
+            auth: components.auth,
+            limiter: RateLimiter(perMinute: configuration.apiRatePerMinute, burst: configuration.apiBurst, clock: clock),
+            metrics: components.metrics
+        )
+    )
+    authController.addProtectedRoutes(to: api)
+    APIKeyController(auth: components.auth).addRoutes(to: api)
+    return router
+}
+
+/// Builds the whole Cairn application: `cairn serve` and the tests both call this.
+///
+/// ```swift
+/// let app = try await buildApplication(configuration: ServerConfiguration())
+/// try await app.runService()
+/// ```
+public func buildApplication(configuration: ServerConfiguration, logger: Logger? = nil) async throws -> some ApplicationProtocol {
+    let components = try await makeServer(configuration: configuration, logger: logger)
+    return buildApplication(components)
+}
+
+/// Builds the application around already-made components.
+public func buildApplication(_ components: CairnServerComponents) -> some ApplicationProtocol {
+    let configuration = components.configuration
+    let logger = components.logger
+    let router = buildRouter(components)
+    return Application(
+        router: router,
+        server: .http1(configuration: .init(idleTimeout: .seconds(configuration.idleTimeoutSeconds))),
+        configuration: ApplicationConfiguration(
+            address: .hostname(configuration.host, port: configuration.port),
+            serverName: nil,
+            availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)
+        ),
+        onServerRunning: { channel in
+            let port = channel.localAddress?.port ?? configuration.port
+            logger.notice(
+                "Cairn listening on http://\(configuration.host):\(port)",
+                metadata: ["storage": .string(components.store.backendName), "data_dir": .string(configuration.dataDirectory.path)]
+            )
+        },
+        logger: logger
+    )
+}

@@ -1,0 +1,95 @@
+import Crypto
+import Foundation
+import JWTKit
+
+/// Issues and verifies access tokens (JWT HS256) and refresh tokens (opaque).
+///
+/// Access tokens live 15 minutes and are judged by the server clock only. Refresh tokens are
+/// `rt_<id>.<mac>` where `mac` is HMAC-SHA256(refresh key, id): the server stores only a SHA-256
+/// of the whole token, yet can re-derive a successor it already issued when a client retries a
+/// refresh whose response it lost.
+struct TokenService: Sendable {
+    static let issuer = "cairn"
+    static let audience = "cairn-api"
+    static let keyID = "cairn-hs256-1"
+    static let maximumTokenLength = 4096
+
+    let keys: JWTKeyCollection
+    let refreshKey: SymmetricKey
+    let clock: ServerClock
+    let accessTokenLifetime: TimeInterval
+
+    init(secrets: ServerSecrets, clock: ServerClock, accessTokenLifetime: TimeInterval = 15 * 60) async {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(key: SymmetricKey(data: secrets.jwtSigningKey)), digestAlgorithm: .sha256, kid: JWKIdentifier(string: Self.keyID))
+        self.keys = keys
+        self.refreshKey = SymmetricKey(data: secrets.refreshTokenKey)
+        self.clock = clock
+        self.accessTokenLifetime = accessTokenLifetime
+    }
+
+    // MARK: Access tokens
+
+    /// A signed access token for `userId`.
+    func issueAccessToken(userId: String) async throws -> String {
+        let now = Date(timeIntervalSince1970: self.clock.now.timeIntervalSince1970.rounded(.down))
+        let payload = AccessTokenPayload(
+            sub: SubjectClaim(value: userId),
+            iss: IssuerClaim(value: Self.issuer),
+            aud: AudienceClaim(value: [Self.audience]),
+            exp: ExpirationClaim(value: now.addingTimeInterval(self.accessTokenLifetime)),
+            nbf: NotBeforeClaim(value: now),
+            iat: IssuedAtClaim(value: now),
+            jti: IDClaim(value: Identifiers.uuid()),
+            typ: "access"
+        )
+        var header = JWTHeader()
+        header.typ = "JWT"
+        return try await self.keys.sign(payload, kid: JWKIdentifier(string: Self.keyID), header: header)
+    }
+
+    /// The verified claims of `token`: signature, algorithm, key id and every time and audience
+    /// claim. Throws for anything else.
+    func verifyAccessToken(_ token: String) async throws -> (userId: String, issuedAt: Date) {
+        guard token.utf8.count <= Self.maximumTokenLength else { throw TokenRejected() }
+        try Self.checkHeader(of: token)
+        let payload = try await self.keys.verify(token, as: AccessTokenPayload.self)
+        try payload.verifyStandardClaims(now: self.clock.now, issuer: Self.issuer, audience: Self.audience)
+        return (payload.sub.value, payload.iat.value)
+    }
+
+    /// Refuses any header but `{"alg":"HS256","kid":<ours>,"typ":"JWT"}`: no `none`, no other
+    /// algorithm, no unknown key id (jwt-kit would fall back to the default key), no key URLs.
+    static func checkHeader(of token: String) throws {
+        let segments = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard segments.count == 3, !segments[2].isEmpty,
+            let headerData = Data(base64URLEncoded: String(segments[0])),
+            let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any],
+            header["alg"] as? String == "HS256",
+            header["kid"] as? String == Self.keyID
+        else { throw TokenRejected() }
+        if let typ = header["typ"], typ as? String != "JWT" { throw TokenRejected() }
+        let allowed: Set<String> = ["alg", "kid", "typ"]
+        guard Set(header.keys).isSubset(of: allowed) else { throw TokenRejected() }
+    }
+
+    // MARK: Refresh tokens
+
+    /// A new refresh token string for the token id `id`.
+    func refreshToken(id: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(id.utf8), using: self.refreshKey)
+        return "rt_\(id).\(Data(mac).base64URLEncoded())"
+    }
+
+    /// The token id of a well-formed, authentic refresh token string; `nil` otherwise.
+    func refreshTokenID(_ token: String) -> String? {
+        guard token.utf8.count <= 256, token.hasPrefix("rt_") else { return nil }
+        let body = token.dropFirst(3)
+        let parts = body.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty else { return nil }
+        let id = String(parts[0])
+        let expected = self.refreshToken(id: id)
+        guard constantTimeEquals(Array(expected.utf8), Array(token.utf8)) else { return nil }
+        return id
+    }
+}

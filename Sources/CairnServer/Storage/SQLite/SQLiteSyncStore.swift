@@ -1,0 +1,351 @@
+import CairnCore
+import Foundation
+import GRDB
+import Logging
+
+/// The embedded default store: one SQLite file in WAL mode with `synchronous=FULL`, so an
+/// acknowledged write survives a crash or power loss.
+///
+/// ```swift
+/// let store = try SQLiteSyncStore(path: "./cairn-data/cairn.sqlite")
+/// try await store.prepare()
+/// ```
+public final class SQLiteSyncStore: SyncStore {
+    public var backendName: String { "sqlite" }
+
+    /// The GRDB pool: one writer, concurrent readers.
+    let pool: DatabasePool
+    let logger: Logger
+
+    /// Opens (creating if needed) the database at `path`.
+    /// - Parameters:
+    ///   - path: the SQLite file.
+    ///   - logger: where to log boot checks.
+    public init(path: String, logger: Logger = Logger(label: "cairn.sqlite")) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.maximumReaderCount = 8
+        configuration.prepareDatabase { db in
+            // GRDB's WAL setup leaves synchronous at NORMAL: an acknowledged commit could be lost
+            // on power failure. FULL fsyncs the WAL on every commit.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        self.pool = try DatabasePool(path: path, configuration: configuration)
+        // DatabasePool switches the writer to WAL *after* prepareDatabase and sets NORMAL there:
+        // set FULL again on the writer connection, the only one that commits.
+        try self.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        self.logger = logger
+    }
+
+    public func prepare() async throws {
+        try SQLiteMigrations.migrator.migrate(self.pool)
+        try await self.assertDurability()
+    }
+
+    /// Refuses to run unless the writer is in WAL mode with `synchronous=FULL` (2).
+    func assertDurability() async throws {
+        let (journal, synchronous) = try await self.pool.write { db -> (String, Int) in
+            let journal = try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? ""
+            let synchronous = try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
+            return (journal, synchronous)
+        }
+        guard journal.lowercased() == "wal", synchronous == 2 else {
+            throw StoreError.unsafeDurability("journal_mode=\(journal) synchronous=\(synchronous); need wal and FULL(2)")
+        }
+        self.logger.debug("SQLite durability checked", metadata: ["journal_mode": "\(journal)", "synchronous": "FULL"])
+    }
+
+    /// The current durability settings as the database reports them (for tests and `/api/info`).
+    public func durabilitySettings() async throws -> (journalMode: String, synchronous: Int) {
+        try await self.pool.write { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+        }
+    }
+
+    /// Names of the migrations applied so far, in order.
+    public func appliedMigrations() async throws -> [String] {
+        try await self.pool.read { db in try SQLiteMigrations.migrator.appliedMigrations(db) }
+    }
+
+    public func ping() async throws {
+        _ = try await self.pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    // MARK: Users
+
+    public func createUser(_ user: StoredUser, defaultProfile: StoredProfile) async throws {
+        do {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO users (id, email, email_normalized, password_hash, tokens_valid_after, disabled, created_at, updated_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        user.id, user.email, user.emailNormalized, user.passwordHash, user.tokensValidAfter, user.disabled,
+                        user.createdAt, user.updatedAt,
+                    ]
+                )
+                try Self.insertProfile(defaultProfile, db: db)
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw CairnError(.alreadyExists, "An account with this email already exists", field: "email")
+        }
+    }
+
+    static func insertProfile(_ profile: StoredProfile, db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO profiles (id, user_id, name, seq, purge_seq, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                profile.id, profile.userId, profile.name, profile.seq, profile.purgeSeq, profile.createdAt, profile.updatedAt,
+            ]
+        )
+    }
+
+    public func user(emailNormalized: String) async throws -> StoredUser? {
+        try await self.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE email_normalized = ?", arguments: [emailNormalized])
+                .map(StoredUser.init(row:))
+        }
+    }
+
+    public func user(id: String) async throws -> StoredUser? {
+        try await self.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(StoredUser.init(row:))
+        }
+    }
+
+    public func setTokensValidAfter(userId: String, seconds: Int64) async throws {
+        try await self.pool.write { db in
+            try db.execute(
+                sql: "UPDATE users SET tokens_valid_after = MAX(tokens_valid_after, ?) WHERE id = ?",
+                arguments: [seconds, userId]
+            )
+        }
+    }
+
+    public func setDisabled(userId: String, disabled: Bool) async throws {
+        try await self.pool.write { db in
+            try db.execute(sql: "UPDATE users SET disabled = ? WHERE id = ?", arguments: [disabled, userId])
+        }
+    }
+
+    // MARK: Profiles
+
+    public func profiles(userId: String) async throws -> [StoredProfile] {
+        try await self.pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM profiles WHERE user_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
+                arguments: [userId]
+            ).map(StoredProfile.init(row:))
+        }
+    }
+
+    public func profile(userId: String, idOrName: String) async throws -> StoredProfile? {
+        try await self.pool.read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT * FROM profiles WHERE user_id = ? AND deleted_at IS NULL AND (id = ? OR name = ?)
+                    ORDER BY (id = ?) DESC LIMIT 1
+                    """,
+                arguments: [userId, idOrName, idOrName, idOrName]
+            ).map(StoredProfile.init(row:))
+        }
+    }
+
+    // MARK: Refresh tokens
+
+    public func insertRefreshToken(_ token: StoredRefreshToken) async throws {
+        try await self.pool.write { db in try Self.insertRefreshToken(token, db: db) }
+    }
+
+    static func insertRefreshToken(_ token: StoredRefreshToken, db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, created_at, expires_at, rotated_at, successor_id, revoked_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                token.id, token.userId, token.familyId, token.tokenHash, token.createdAt, token.expiresAt, token.rotatedAt,
+                token.successorId, token.revokedAt,
+            ]
+        )
+    }
+
+    public func refreshToken(hash: Data) async throws -> StoredRefreshToken? {
+        try await self.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM refresh_tokens WHERE token_hash = ?", arguments: [hash])
+                .map(StoredRefreshToken.init(row:))
+        }
+    }
+
+    public func refreshToken(id: String) async throws -> StoredRefreshToken? {
+        try await self.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM refresh_tokens WHERE id = ?", arguments: [id])
+                .map(StoredRefreshToken.init(row:))
+        }
+    }
+
+    public func rotateRefreshToken(id: String, successor: StoredRefreshToken, at: Int64) async throws -> RefreshRotation {
+        try await self.pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE refresh_tokens SET rotated_at = ?, successor_id = ?
+                    WHERE id = ? AND rotated_at IS NULL AND revoked_at IS NULL
+                    """,
+                arguments: [at, successor.id, id]
+            )
+            if db.changesCount == 1 {
+                try Self.insertRefreshToken(successor, db: db)
+                return .rotated
+            }
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM refresh_tokens WHERE id = ?", arguments: [id]) else {
+                return .revoked
+            }
+            let current = StoredRefreshToken(row: row)
+            if current.revokedAt != nil { return .revoked }
+            return .alreadyRotated(successorId: current.successorId)
+        }
+    }
+
+    public func revokeRefreshFamily(familyId: String, at: Int64) async throws {
+        try await self.pool.write { db in
+            try db.execute(
+                sql: "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+                arguments: [at, familyId]
+            )
+        }
+    }
+
+    // MARK: API keys
+
+    public func insertAPIKey(_ key: StoredAPIKey) async throws {
+        try await self.pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO api_keys (id, user_id, profile_id, name, prefix, secret_hash, created_at, last_used_at, revoked_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    key.id, key.userId, key.profileId, key.name, key.prefix, key.secretHash, key.createdAt, key.lastUsedAt,
+                    key.revokedAt,
+                ]
+            )
+        }
+    }
+
+    public func apiKeys(userId: String) async throws -> [StoredAPIKey] {
+        try await self.pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM api_keys WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id",
+                arguments: [userId]
+            ).map(StoredAPIKey.init(row:))
+        }
+    }
+
+    public func apiKey(hash: Data) async throws -> StoredAPIKey? {
+        try await self.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL", arguments: [hash])
+                .map(StoredAPIKey.init(row:))
+        }
+    }
+
+    public func revokeAPIKey(userId: String, id: String, at: Int64) async throws -> Bool {
+        try await self.pool.write { db in
+            try db.execute(
+                sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+                arguments: [at, id, userId]
+            )
+            return db.changesCount == 1
+        }
+    }
+
+    public func touchAPIKey(id: String, at: Int64) async throws {
+        try await self.pool.write { db in
+            try db.execute(sql: "UPDATE api_keys SET last_used_at = ? WHERE id = ?", arguments: [at, id])
+        }
+    }
+
+    // MARK: Audit
+
+    public func appendAudit(_ event: AuditEvent) async throws {
+        try await self.pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO audit_log (user_id, event, detail, ip, at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [event.userId, event.event, event.detail, event.ip, event.at]
+            )
+        }
+    }
+
+    public func auditEvents(userId: String, limit: Int) async throws -> [AuditEvent] {
+        try await self.pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM audit_log WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+                arguments: [userId, limit]
+            ).map { row in
+                AuditEvent(userId: row["user_id"], event: row["event"], detail: row["detail"], ip: row["ip"], at: row["at"])
+            }
+        }
+    }
+}
+
+/// Failures of the storage layer that are not the client's fault.
+public enum StoreError: Error, CustomStringConvertible {
+    /// The database is not configured for durable commits.
+    case unsafeDurability(String)
+
+    public var description: String {
+        switch self {
+        case .unsafeDurability(let detail): "unsafe database durability settings: \(detail)"
+        }
+    }
+}
+
+// MARK: - Database
+
+extension StoredUser {
+    init(row: Row) {
+        self.init(
+            id: row["id"], email: row["email"], emailNormalized: row["email_normalized"], passwordHash: row["password_hash"],
+            tokensValidAfter: row["tokens_valid_after"], disabled: row["disabled"], createdAt: row["created_at"],
+            updatedAt: row["updated_at"]
+        )
+    }
+}
+
+extension StoredProfile {
+    init(row: Row) {
+        self.init(
+            id: row["id"], userId: row["user_id"], name: row["name"], seq: row["seq"], purgeSeq: row["purge_seq"],
+            createdAt: row["created_at"], updatedAt: row["updated_at"]
+        )
+    }
+}
+
+extension StoredRefreshToken {
+    init(row: Row) {
+        self.init(
+            id: row["id"], userId: row["user_id"], familyId: row["family_id"], tokenHash: row["token_hash"],
+            createdAt: row["created_at"], expiresAt: row["expires_at"], rotatedAt: row["rotated_at"],
+            successorId: row["successor_id"], revokedAt: row["revoked_at"]
+        )
+    }
+}
+
+extension StoredAPIKey {
+    init(row: Row) {
+        self.init(
+            id: row["id"], userId: row["user_id"], profileId: row["profile_id"], name: row["name"], prefix: row["prefix"],
+            secretHash: row["secret_hash"], createdAt: row["created_at"], lastUsedAt: row["last_used_at"],
+            revokedAt: row["revoked_at"]
+        )
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// Everything Cairn keeps, behind one `Sendable` protocol so that the embedded SQLite store and a
+/// PostgreSQL store are interchangeable without changing callers.
+///
+/// Methods take and return domain types only; no SQL or driver type crosses this boundary.
+/// Every method that touches user data takes the owning user id (or a profile id that the caller
+/// resolved for that user), so an unscoped query cannot be written through this API.
+public protocol SyncStore: Sendable {
+    /// A short name of the backend (`sqlite`, `postgres`), shown by `/api/info`.
+    var backendName: String { get }
+
+    /// Runs the append-only migrations and checks the durability settings. Called once at boot,
+    /// before the server listens.
+    func prepare() async throws
+
+    /// A cheap query proving the database answers (for `/readyz`).
+    func ping() async throws
+
+    // MARK: Users
+
+    /// Creates a user and its `default` profile in one transaction.
+    /// - Throws: `CairnError(.alreadyExists)` when the normalized email is taken.
+    func createUser(_ user: StoredUser, defaultProfile: StoredProfile) async throws
+
+    /// The user with this normalized email, if any.
+    func user(emailNormalized: String) async throws -> StoredUser?
+
+    /// The user with this id, if any.
+    func user(id: String) async throws -> StoredUser?
+
+    /// Refuses every access token issued before `seconds` (password change, "sign out everywhere").
+    func setTokensValidAfter(userId: String, seconds: Int64) async throws
+
+    /// Enables or disables an account.
+    func setDisabled(userId: String, disabled: Bool) async throws
+
+    // MARK: Profiles
+
+    /// The user's profiles, oldest first.
+    func profiles(userId: String) async throws -> [StoredProfile]
+
+    /// The user's profile with this id or name; another user's profile is `nil`, like a missing one.
+    func profile(userId: String, idOrName: String) async throws -> StoredProfile?
+
+    // MARK: Refresh tokens
+
+    /// Stores a newly issued refresh token.
+    func insertRefreshToken(_ token: StoredRefreshToken) async throws
+
+    /// The refresh token with this hash, if any.
+    func refreshToken(hash: Data) async throws -> StoredRefreshToken?
+
+    /// The refresh token with this id, if any.
+    func refreshToken(id: String) async throws -> StoredRefreshToken?
+
+    /// Atomically marks `id` rotated and stores `successor`, only if `id` is neither rotated nor
+    /// revoked. Concurrent callers: exactly one gets `.rotated`.
+    func rotateRefreshToken(id: String, successor: StoredRefreshToken, at: Int64) async throws -> RefreshRotation
+
+    /// Revokes every token of a family (reuse detected, or logout).
+    func revokeRefreshFamily(familyId: String, at: Int64) async throws
+
+    // MARK: API keys
+
+    /// Stores a new API key.
+    func insertAPIKey(_ key: StoredAPIKey) async throws
+
+    /// The user's live keys, newest first.
+    func apiKeys(userId: String) async throws -> [StoredAPIKey]
+
+    /// The live key with this hash, if any.
+    func apiKey(hash: Data) async throws -> StoredAPIKey?
+
+    /// Revokes the user's key; `false` if the user has no such live key.
+    func revokeAPIKey(userId: String, id: String, at: Int64) async throws -> Bool
+
+    /// Records the last use of a key (best effort).
+    func touchAPIKey(id: String, at: Int64) async throws
+
+    // MARK: Audit
+
+    /// Appends a security event to the audit log.
+    func appendAudit(_ event: AuditEvent) async throws
+
+    /// The newest audit events of a user (newest first).
+    func auditEvents(userId: String, limit: Int) async throws -> [AuditEvent]
+}

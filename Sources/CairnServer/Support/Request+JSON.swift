@@ -1,0 +1,51 @@
+import CairnCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension Request {
+    /// Reads the body (never past `context.maxUploadSize`), checks its nesting depth on the raw
+    /// bytes, then decodes it. The body must be JSON whatever the `Content-Type` says (so that
+    /// `curl -d` works); credentials travel in headers, never cookies, so a cross-site form post
+    /// carries no authority. Every failure is a `CairnError` with a clear code.
+    func decodeJSON<T: Decodable>(as type: T.Type, context: CairnRequestContext, maxDepth: Int) async throws -> T {
+        var body = self
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collectBody(upTo: context.maxUploadSize)
+        } catch is NIOTooManyBytesError {
+            throw CairnError(.payloadTooLarge, "Request body exceeds \(context.maxUploadSize) bytes")
+        }
+        guard buffer.readableBytes > 0 else { throw CairnError(.validation, "A JSON body is required") }
+        let depth = buffer.withUnsafeReadableBytes { JSONShape.depth(of: $0, limit: maxDepth) }
+        guard depth <= maxDepth else {
+            throw CairnError(.validation, "JSON nesting deeper than \(maxDepth) levels")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw CairnError(.validation, ErrorMiddleware<CairnRequestContext>.describe(error))
+        } catch let error as CairnError {
+            throw error
+        } catch {
+            throw CairnError(.validation, "Malformed JSON")
+        }
+    }
+}
+
+/// Encodes API answers: compact JSON, `application/json; charset=utf-8`.
+enum JSONResponse {
+    static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        var headers = extra
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func noContent() -> Response {
+        Response(status: .noContent)
+    }
+}
