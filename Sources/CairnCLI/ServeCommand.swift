@@ -15,6 +15,7 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Environment variables: CAIRN_HOST, CAIRN_PORT, CAIRN_DATA_DIR, CAIRN_REGISTRATION,
             CAIRN_CORS_ORIGINS (comma-separated), CAIRN_LOG_LEVEL, CAIRN_TRUSTED_PROXIES (comma-separated).
+            Advanced: CAIRN_BCRYPT_COST (default 12; lower only in tests).
             """
     )
 
@@ -62,6 +63,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("log level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         configuration.logLevel = parsed
+        if let raw = environment["CAIRN_BCRYPT_COST"] {
+            guard let cost = UInt8(raw), (4...31).contains(cost) else { throw ValidationError("CAIRN_BCRYPT_COST must be 4 to 31") }
+            configuration.bcryptCost = cost
+        }
         return configuration
     }
 
@@ -77,6 +82,9 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "cairn")
+        if configuration.bcryptCost < 10 {
+            logger.warning("CAIRN_BCRYPT_COST=\(configuration.bcryptCost) is below 10: for tests only, never for real accounts")
+        }
         let app = try await buildApplication(configuration: configuration, logger: logger)
         try await app.runService()
         logger.notice("Cairn stopped")

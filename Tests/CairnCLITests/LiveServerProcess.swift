@@ -1,0 +1,101 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A real `cairn serve` child process on a free port and a data directory of its own.
+final class LiveServerProcess {
+    let process = Process()
+    let dataDirectory: URL
+    let logFile: URL
+    private(set) var baseURL: URL?
+
+    /// The `cairn` executable built next to the test bundle (or `CAIRN_BINARY`).
+    static var executable: URL {
+        if let path = ProcessInfo.processInfo.environment["CAIRN_BINARY"] { return URL(fileURLWithPath: path) }
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let candidates = [bundle.appendingPathComponent("cairn"), bundle.deletingLastPathComponent().appendingPathComponent("cairn")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    init(dataDirectory: URL, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+        self.dataDirectory = dataDirectory
+        self.logFile = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-serve-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: self.logFile.path, contents: nil)
+        self.process.executableURL = Self.executable
+        self.process.arguments = ["serve", "--port", "0", "--data-dir", dataDirectory.path, "--log-level", "notice"] + extraArguments
+        var env = ProcessInfo.processInfo.environment
+        env["CAIRN_BCRYPT_COST"] = env["CAIRN_BCRYPT_COST"] ?? "4"
+        for (key, value) in environment { env[key] = value }
+        self.process.environment = env
+        let handle = try FileHandle(forWritingTo: self.logFile)
+        self.process.standardError = handle
+        self.process.standardOutput = handle
+    }
+
+    /// Starts the process and waits until it logs the URL it listens on.
+    func start(timeout: TimeInterval = 60) async throws {
+        try self.process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let log = (try? String(contentsOf: self.logFile, encoding: .utf8)) ?? ""
+            if let range = log.range(of: "Cairn listening on ") {
+                let rest = log[range.upperBound...]
+                let url = String(rest.prefix { !$0.isWhitespace })
+                self.baseURL = URL(string: url)
+                return
+            }
+            if !self.process.isRunning { throw LiveServerError.exited(log) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw LiveServerError.timeout
+    }
+
+    /// The log written so far.
+    var log: String { (try? String(contentsOf: self.logFile, encoding: .utf8)) ?? "" }
+
+    /// SIGKILL: no chance to flush or shut down.
+    func kill() {
+        if self.process.isRunning {
+            Foundation.kill(self.process.processIdentifier, SIGKILL)
+            self.process.waitUntilExit()
+        }
+    }
+
+    /// SIGTERM and wait: the graceful path.
+    func terminate() -> Int32 {
+        if self.process.isRunning {
+            self.process.terminate()
+            self.process.waitUntilExit()
+        }
+        return self.process.terminationStatus
+    }
+
+    deinit {
+        self.kill()
+        try? FileManager.default.removeItem(at: self.logFile)
+    }
+}
+
+enum LiveServerError: Error {
+    case exited(String)
+    case timeout
+}
+
+/// Minimal JSON-over-HTTP for black-box tests.
+enum HTTP {
+    static func send(_ method: String, _ url: URL, json: Any? = nil, token: String? = nil) async throws -> (Int, [String: Any]) {
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.timeoutInterval = 30
+        if let json {
+            request.httpBody = try JSONSerialization.data(withJSONObject: json)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        return (status, object)
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+/// `cairn serve` as a real process: boots on the embedded default, survives SIGKILL without
+/// losing acknowledged accounts, and shuts down gracefully on SIGTERM.
+@Suite("cairn serve process", .serialized)
+struct ServeProcessTests {
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-live-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test func sigkillAndRestartKeepsEveryAcknowledgedAccount() async throws {
+        let root = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = root.appendingPathComponent("data")
+
+        // Given a live server that acknowledged 20 registrations
+        let first = try LiveServerProcess(dataDirectory: data)
+        try await first.start()
+        let base = try #require(first.baseURL)
+        var acknowledged: [String] = []
+        for index in 0..<20 {
+            let email = "user\(index)@example.com"
+            let (status, _) = try await HTTP.send("POST", base.appendingPathComponent("api/auth/register"), json: ["email": email, "password": "password-\(index)"])
+            if status == 201 { acknowledged.append(email) }
+        }
+        #expect(acknowledged.count == 20)
+        // When it is killed with SIGKILL right after the last acknowledgement and restarted
+        first.kill()
+        let second = try LiveServerProcess(dataDirectory: data)
+        try await second.start()
+        let restarted = try #require(second.baseURL)
+        // Then every acknowledged account can sign in
+        for email in acknowledged {
+            let index = email.dropFirst(4).prefix { $0.isNumber }
+            let (status, body) = try await HTTP.send("POST", restarted.appendingPathComponent("api/auth/login"), json: ["email": email, "password": "password-\(index)"])
+            #expect(status == 200, "\(email)")
+            #expect(body["token"] is String)
+        }
+        _ = second.terminate()
+    }
+
+    @Test func servesOnTheEmbeddedDefaultAndStopsGracefully() async throws {
+        let root = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = root.appendingPathComponent("nested/data")
+        let server = try LiveServerProcess(dataDirectory: data, environment: ["CAIRN_REGISTRATION": "closed"])
+        try await server.start()
+        let base = try #require(server.baseURL)
+        #expect(server.log.contains("Cairn listening on http://127.0.0.1:"))
+        let (status, info) = try await HTTP.send("GET", base.appendingPathComponent("api/info"))
+        #expect(status == 200)
+        #expect(info["registrationOpen"] as? Bool == false)
+        #expect(FileManager.default.fileExists(atPath: data.appendingPathComponent("cairn.sqlite").path))
+        let attributes = try FileManager.default.attributesOfItem(atPath: data.appendingPathComponent("secrets.json").path)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        // SIGTERM shuts it down cleanly
+        #expect(server.terminate() == 0)
+        #expect(server.log.contains("Cairn stopped"))
+        // and a restart reuses the same secrets and database
+        let again = try LiveServerProcess(dataDirectory: data)
+        try await again.start()
+        _ = again.terminate()
+    }
+}
