@@ -11,13 +11,16 @@ public struct CairnServerComponents: Sendable {
     public let configuration: ServerConfiguration
     public let store: any SyncStore
     public let metrics: ServerMetrics
+    public let engine: SyncEngine
     let auth: AuthService
     let logger: Logger
 }
 
 /// Opens the data directory and database (running migrations and the durability check) and
 /// wires the services. Nothing listens yet.
-public func makeServer(configuration: ServerConfiguration, logger: Logger? = nil) async throws -> CairnServerComponents {
+public func makeServer(
+    configuration: ServerConfiguration, logger: Logger? = nil, notifier: any ChangeNotifier = NoChangeNotifier()
+) async throws -> CairnServerComponents {
     var logger = logger ?? Logger(label: "cairn")
     logger.logLevel = configuration.logLevel
     try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
@@ -30,7 +33,8 @@ public func makeServer(configuration: ServerConfiguration, logger: Logger? = nil
         store: store, tokens: tokens, hasher: hasher, clock: configuration.clock, logger: logger,
         refreshTokenLifetime: configuration.refreshTokenLifetime, refreshGrace: configuration.refreshGraceSeconds
     )
-    return CairnServerComponents(configuration: configuration, store: store, metrics: ServerMetrics(), auth: auth, logger: logger)
+    let engine = SyncEngine(store: store, clock: configuration.clock, limits: configuration.limits, notifier: notifier, logger: logger)
+    return CairnServerComponents(configuration: configuration, store: store, metrics: ServerMetrics(), engine: engine, auth: auth, logger: logger)
 }
 
 /// Builds the router with every route and middleware.
@@ -48,7 +52,7 @@ public func buildRouter(_ components: CairnServerComponents) -> Router<CairnRequ
 
     let clock = configuration.clock
     let authController = AuthController(
-        auth: components.auth, store: components.store, configuration: configuration,
+        auth: components.auth, store: components.store, engine: components.engine, configuration: configuration,
         ipLimiter: RateLimiter(perMinute: configuration.authRatePerMinute, burst: configuration.authBurst, clock: clock),
         loginFailureLimiter: RateLimiter(perMinute: configuration.loginFailuresPerMinute, burst: configuration.loginFailureBurst, clock: clock),
         metrics: components.metrics
@@ -65,6 +69,9 @@ public func buildRouter(_ components: CairnServerComponents) -> Router<CairnRequ
     )
     authController.addProtectedRoutes(to: api)
     APIKeyController(auth: components.auth).addRoutes(to: api)
+    let profiles = ProfileResolver(store: components.store)
+    BookmarksController(engine: components.engine, profiles: profiles, limits: configuration.limits).addRoutes(to: api)
+    SyncController(engine: components.engine, profiles: profiles, limits: configuration.limits).addRoutes(to: api)
     return router
 }
 

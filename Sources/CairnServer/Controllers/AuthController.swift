@@ -6,6 +6,7 @@ import Hummingbird
 struct AuthController {
     let auth: AuthService
     let store: any SyncStore
+    let engine: SyncEngine
     let configuration: ServerConfiguration
     /// Per-IP bucket over every auth route.
     let ipLimiter: RateLimiter
@@ -40,6 +41,9 @@ struct AuthController {
         }
         let credentials = try await request.decodeJSON(as: Credentials.self, context: context, maxDepth: 4)
         let answer = try await self.auth.register(credentials, ip: context.clientIP)
+        if let profile = try await self.store.profile(userId: answer.user.id, idOrName: "default") {
+            try await self.engine.prepareBookmarks(profileId: profile.id)
+        }
         return try JSONResponse.make(answer, status: .created)
     }
 

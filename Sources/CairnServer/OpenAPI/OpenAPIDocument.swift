@@ -27,6 +27,146 @@ enum OpenAPIDocument {
     // MARK: Paths
 
     static func paths() -> [String: JSONValue] {
+        self.accountPaths().merging(self.bookmarkPaths()) { first, _ in first }.merging(self.syncPaths()) { first, _ in first }
+    }
+
+    static let profileQuery: JSONValue = [
+        "name": "profile", "in": "query", "required": false, "description": "Profile id or name (default: `default`)",
+        "schema": ["type": "string", "maxLength": 128],
+    ]
+
+    static func query(_ name: String, _ type: String, _ description: String) -> JSONValue {
+        ["name": .string(name), "in": "query", "required": false, "description": .string(description), "schema": ["type": .string(type)]]
+    }
+
+    static let ifMatch: JSONValue = [
+        "name": "If-Match", "in": "header", "required": false,
+        "description": "Strict optimistic locking: the version last seen (the ETag); stale → 412 CONFLICT_DETECTED",
+        "schema": ["type": "string"],
+    ]
+
+    static func bookmarkPaths() -> [String: JSONValue] {
+        let idPath = [self.pathParameter("id"), self.profileQuery]
+        return [
+            "/api/bookmarks": [
+                "get": self.operation(
+                    "listBookmarks", "The bookmark tree, flat (default) or nested", tag: "bookmarks",
+                    parameters: [self.profileQuery, self.query("format", "string", "flat or tree"), self.query("includeDeleted", "boolean", "include tombstones")],
+                    responses: ["200": self.ref("BookmarkList"), "400": nil, "404": nil]
+                ),
+                "post": self.operation(
+                    "createBookmark", "Create a bookmark or folder; without an id, an existing bookmark with the same URL in the folder is returned (200, deduplicated)",
+                    tag: "bookmarks", parameters: [self.profileQuery], body: "BookmarkWrite",
+                    responses: ["201": self.ref("Bookmark"), "200": self.ref("Bookmark"), "400": nil, "403": nil, "404": nil, "409": nil, "413": nil]
+                ),
+            ],
+            "/api/bookmarks/{id}": [
+                "get": self.operation(
+                    "getBookmark", "One bookmark (ETag = its version)", tag: "bookmarks",
+                    parameters: idPath + [self.query("includeDeleted", "boolean", "return a tombstone too")], responses: ["200": self.ref("Bookmark"), "404": nil]
+                ),
+                "patch": self.operation(
+                    "updateBookmark", "Change fields (and optionally move); If-Match for strict locking", tag: "bookmarks",
+                    parameters: idPath + [self.ifMatch], body: "BookmarkWrite",
+                    responses: ["200": self.ref("Bookmark"), "400": nil, "403": nil, "404": nil, "409": nil, "412": nil, "413": nil]
+                ),
+                "delete": self.operation(
+                    "deleteBookmark", "Tombstone a bookmark, or a folder and its whole subtree", tag: "bookmarks", parameters: idPath + [self.ifMatch],
+                    responses: ["200": self.ref("DeleteResponse"), "403": nil, "404": nil, "412": nil]
+                ),
+            ],
+            "/api/bookmarks/{id}/move": [
+                "post": self.operation(
+                    "moveBookmark", "Move under parentId at index / afterId / beforeId / position; a cycle is 409 CYCLE", tag: "bookmarks",
+                    parameters: idPath + [self.ifMatch], body: "BookmarkWrite",
+                    responses: ["200": self.ref("Bookmark"), "400": nil, "403": nil, "404": nil, "409": nil, "412": nil]
+                )
+            ],
+            "/api/bookmarks/sync": [
+                "post": self.operation(
+                    "syncBookmarks", "Seed 000 batch sync of offline changes", tag: "bookmarks", parameters: [self.profileQuery], body: "SeedSyncRequest",
+                    responses: ["200": self.ref("SeedSyncResponse"), "400": nil, "404": nil, "410": nil, "413": nil]
+                )
+            ],
+            "/api/bookmarks/search": [
+                "get": self.operation(
+                    "searchBookmarks", "Full-text search over title, URL, tags and notes (prefix terms, best first)", tag: "bookmarks",
+                    parameters: [
+                        self.profileQuery, ["name": "q", "in": "query", "required": true, "schema": ["type": "string", "minLength": 1, "maxLength": 1024]],
+                        self.query("limit", "integer", "1–200, default 50"), self.query("offset", "integer", "default 0"),
+                    ],
+                    responses: ["200": self.ref("SearchResponse"), "400": nil, "404": nil]
+                )
+            ],
+            "/api/bookmarks/duplicates": [
+                "get": self.operation(
+                    "bookmarkDuplicates", "Live bookmarks sharing a URL across folders (suggestions; nothing is merged)", tag: "bookmarks",
+                    parameters: [self.profileQuery], responses: ["200": self.ref("DuplicatesResponse"), "404": nil]
+                )
+            ],
+            "/api/bookmarks/export": [
+                "get": self.operation(
+                    "exportBookmarks", "Netscape bookmark HTML (every browser imports it) or JSON", tag: "bookmarks",
+                    parameters: [self.profileQuery, self.query("format", "string", "html (default) or json")],
+                    responses: [
+                        "200": [
+                            "description": "The bookmark file",
+                            "content": ["text/html": ["schema": ["type": "string"]], "application/json": ["schema": self.ref("ExportJSON")]],
+                        ],
+                        "400": nil, "404": nil,
+                    ]
+                )
+            ],
+            "/api/bookmarks/import": [
+                "post": [
+                    "operationId": "importBookmarks",
+                    "summary": "Import a Netscape bookmark HTML file (Firefox, Chrome…) or JSON tree; re-importing adds nothing",
+                    "tags": ["bookmarks"], "security": [["bearer": []]],
+                    "parameters": [self.profileQuery, self.query("parentId", "string", "import under this folder")],
+                    "requestBody": [
+                        "required": true,
+                        "content": ["text/html": ["schema": ["type": "string"]], "application/json": ["schema": self.ref("ExportJSON")]],
+                    ],
+                    "responses": [
+                        "200": ["description": "Success", "content": ["application/json": ["schema": self.ref("ImportSummary")]]],
+                        "400": self.errorResponse, "401": self.errorResponse, "404": self.errorResponse, "413": self.errorResponse, "429": self.errorResponse,
+                    ],
+                ]
+            ],
+        ]
+    }
+
+    static func syncPaths() -> [String: JSONValue] {
+        [
+            "/api/sync/push": [
+                "post": self.operation(
+                    "push", "Push operations of any collections in one transaction", tag: "sync", parameters: [self.profileQuery], body: "PushRequest",
+                    responses: ["200": self.ref("PushResponse"), "400": nil, "404": nil, "410": nil, "413": nil]
+                )
+            ],
+            "/api/sync/pull": [
+                "get": self.operation(
+                    "pull", "Records changed since a cursor (tombstones included), oldest first", tag: "sync",
+                    parameters: [
+                        self.profileQuery, self.query("since", "integer", "cursor (default 0)"),
+                        self.query("collections", "string", "comma-separated collection names"), self.query("limit", "integer", "1–5000, default 1000"),
+                    ],
+                    responses: ["200": self.ref("PullResponse"), "400": nil, "404": nil, "410": nil]
+                )
+            ],
+            "/api/sync/conflicts": [
+                "get": self.operation(
+                    "conflicts", "Conflicts logged under the manual strategy", tag: "sync",
+                    parameters: [self.profileQuery, self.query("includeResolved", "boolean", "also resolved ones"), self.query("limit", "integer", "1–1000")],
+                    responses: ["200": self.ref("ConflictList"), "400": nil, "404": nil]
+                )
+            ],
+        ]
+    }
+
+    static let errorResponse: JSONValue = ["description": "Error", "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]]
+
+    static func accountPaths() -> [String: JSONValue] {
         [
             "/api/auth/register": [
                 "post": self.operation(
@@ -198,6 +338,111 @@ enum OpenAPIDocument {
             ),
             "CreatedAPIKey": self.object(["key": self.ref("APIKey"), "secret": string], required: ["key", "secret"]),
             "Status": self.object(["status": string], required: ["status"]),
+            "Bookmark": self.object(
+                [
+                    "id": string, "parentId": ["type": ["string", "null"]], "title": string, "url": ["type": ["string", "null"]],
+                    "favicon": ["type": ["string", "null"]], "isFolder": ["type": "boolean"], "position": string, "sortOrder": integer,
+                    "tags": ["type": "array", "items": string], "notes": ["type": ["string", "null"]], "dateAdded": millis, "dateModified": millis,
+                    "syncVersion": integer, "isDeleted": ["type": "boolean"], "deletedAt": ["type": ["integer", "null"]],
+                    "deduplicated": ["type": "boolean"], "children": ["type": "array", "items": ["$ref": "#/components/schemas/Bookmark"]],
+                ],
+                required: ["id", "title", "isFolder", "position", "sortOrder", "tags", "dateAdded", "dateModified", "syncVersion", "isDeleted"]
+            ),
+            "BookmarkList": self.object(["bookmarks": ["type": "array", "items": self.ref("Bookmark")], "syncVersion": integer], required: ["bookmarks", "syncVersion"]),
+            "BookmarkWrite": [
+                "type": "object",
+                "properties": [
+                    "id": ["type": "string", "maxLength": 128], "opId": ["type": "string", "maxLength": 128], "expectedVersion": integer,
+                    "hlc": string, "parentId": ["type": ["string", "null"]], "index": ["type": "integer", "minimum": 0], "afterId": string,
+                    "beforeId": string, "position": string, "title": ["type": "string", "maxLength": .number(Double(limits.maxTitleLength))],
+                    "url": ["type": ["string", "null"], "maxLength": .number(Double(limits.maxURLBytes))], "favicon": ["type": ["string", "null"]],
+                    "isFolder": ["type": "boolean"], "tags": ["type": "array", "items": string], "notes": ["type": ["string", "null"]],
+                    "dateAdded": millis, "dateModified": millis,
+                ],
+            ],
+            "DeleteResponse": self.object(
+                ["id": string, "isDeleted": ["type": "boolean"], "syncVersion": integer, "deletedDescendants": ["type": "array", "items": string]],
+                required: ["id", "isDeleted", "syncVersion", "deletedDescendants"]
+            ),
+            "SeedSyncEvent": self.object(
+                [
+                    "id": string, "opId": string, "type": ["type": "string", "enum": ["create", "update", "delete", "move"]], "bookmarkId": string,
+                    "data": ["type": "object"], "timestamp": millis, "clientId": string, "syncVersion": integer, "expectedVersion": integer, "hlc": string,
+                ],
+                required: ["type"]
+            ),
+            "SeedSyncRequest": self.object(
+                [
+                    "changes": ["type": "array", "items": self.ref("SeedSyncEvent")], "lastSyncVersion": integer, "clientId": string,
+                    "atomic": ["type": "boolean"], "strategy": self.ref("ConflictStrategy"),
+                ],
+                required: ["changes"]
+            ),
+            "SeedSyncResponse": self.object(
+                [
+                    "applied": ["type": "array", "items": string], "conflicts": ["type": "array", "items": ["type": "object"]],
+                    "rejected": ["type": "array", "items": ["type": "object"]], "serverChanges": ["type": "array", "items": ["type": "object"]],
+                    "newSyncVersion": integer, "hasMore": ["type": "boolean"], "results": ["type": "array", "items": self.ref("OperationResult")],
+                ],
+                required: ["applied", "conflicts", "serverChanges", "newSyncVersion"]
+            ),
+            "ConflictStrategy": ["type": "string", "enum": .array(ConflictStrategy.allCases.map { .string($0.rawValue) })],
+            "SyncOperation": self.object(
+                [
+                    "opId": ["type": "string", "minLength": 1, "maxLength": 128], "type": ["type": "string", "enum": ["create", "update", "upsert", "delete", "move"]],
+                    "collection": string, "id": string, "data": ["type": "object"], "patch": ["type": "object"], "expectedVersion": integer,
+                    "parentId": ["type": ["string", "null"]], "index": integer, "afterId": string, "beforeId": string, "position": string, "hlc": string,
+                ],
+                required: ["opId", "type", "collection"]
+            ),
+            "OperationResult": self.object(
+                [
+                    "opId": string, "status": ["type": "string", "enum": ["applied", "merged", "conflict", "rejected", "duplicate"]],
+                    "originalStatus": string, "collection": string, "id": ["type": ["string", "null"]], "version": integer, "record": [:],
+                    "error": ["type": "object"], "clockClamped": ["type": "boolean"], "affected": ["type": "array", "items": string],
+                    "deduplicated": ["type": "boolean"],
+                ],
+                required: ["opId", "status", "collection"]
+            ),
+            "PushRequest": self.object(
+                [
+                    "clientId": string, "cursor": integer, "operations": ["type": "array", "items": self.ref("SyncOperation")],
+                    "atomic": ["type": "boolean"], "strategy": self.ref("ConflictStrategy"),
+                ],
+                required: ["operations"]
+            ),
+            "RecordChange": self.object(
+                [
+                    "collection": string, "id": string, "version": integer, "deleted": ["type": "boolean"], "deletedAt": ["type": ["integer", "null"]],
+                    "createdAt": millis, "updatedAt": millis, "data": [:],
+                ],
+                required: ["collection", "id", "version", "deleted", "createdAt", "updatedAt", "data"]
+            ),
+            "PushResponse": self.object(
+                [
+                    "results": ["type": "array", "items": self.ref("OperationResult")], "committed": ["type": "boolean"],
+                    "changes": ["type": "array", "items": self.ref("RecordChange")], "cursor": integer, "hasMore": ["type": "boolean"],
+                ],
+                required: ["results", "committed", "changes", "cursor", "hasMore"]
+            ),
+            "PullResponse": self.object(
+                ["changes": ["type": "array", "items": self.ref("RecordChange")], "cursor": integer, "hasMore": ["type": "boolean"]],
+                required: ["changes", "cursor", "hasMore"]
+            ),
+            "ConflictList": self.object(["conflicts": ["type": "array", "items": ["type": "object"]]], required: ["conflicts"]),
+            "SearchResponse": self.object(
+                ["results": ["type": "array", "items": self.ref("Bookmark")], "total": integer, "limit": integer, "offset": integer],
+                required: ["results", "total"]
+            ),
+            "DuplicatesResponse": self.object(["duplicates": ["type": "array", "items": ["type": "object"]]], required: ["duplicates"]),
+            "ExportJSON": self.object(["bookmarks": ["type": "array", "items": ["type": "object"]], "syncVersion": integer, "exportedAt": millis], required: ["bookmarks"]),
+            "ImportSummary": self.object(
+                [
+                    "bookmarksCreated": integer, "foldersCreated": integer, "duplicatesSkipped": integer, "foldersMerged": integer,
+                    "invalidSkipped": integer, "errors": ["type": "array", "items": string], "syncVersion": integer,
+                ],
+                required: ["bookmarksCreated", "foldersCreated", "duplicatesSkipped", "syncVersion"]
+            ),
             "Info": self.object(
                 [
                     "name": string, "version": string, "storage": string, "registration": string, "registrationOpen": ["type": "boolean"],

@@ -78,6 +78,16 @@ public protocol SyncStore: Sendable {
     /// Records the last use of a key (best effort).
     func touchAPIKey(id: String, at: Int64) async throws
 
+    // MARK: Sync data
+
+    /// Runs `body` in one write transaction holding `profileId`'s write lock; commits when it
+    /// returns (durably: nothing is acknowledged before the commit is on disk) and rolls back
+    /// when it throws.
+    func write<T: Sendable>(profileId: String, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T
+
+    /// Runs `body` over one consistent read snapshot.
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SyncReader) throws -> T) async throws -> T
+
     // MARK: Audit
 
     /// Appends a security event to the audit log.

@@ -146,6 +146,26 @@ enum SQLiteMigrations {
                     """
             )
         }
+        // Bookmark search (FTS5) and the creating sequence of each record.
+        migrator.registerMigration("2026-11-21-bookmark-search") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE records ADD COLUMN created_seq INTEGER NOT NULL DEFAULT 0;
+
+                    CREATE TABLE bookmark_search_map (
+                      rowid INTEGER PRIMARY KEY,
+                      profile_id TEXT NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+                      record_id TEXT NOT NULL,
+                      UNIQUE (profile_id, record_id)
+                    ) STRICT;
+
+                    CREATE VIRTUAL TABLE bookmark_search USING fts5(
+                      title, url, tags, notes,
+                      tokenize = 'unicode61 remove_diacritics 2'
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -273,6 +273,21 @@ public final class SQLiteSyncStore: SyncStore {
         }
     }
 
+    // MARK: Sync data
+
+    public func write<T: Sendable>(profileId: String, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T {
+        // SQLite has one writer: the transaction itself is the profile's write lock.
+        try await self.pool.write { db in
+            try body(SQLiteSyncTransaction(db))
+        }
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SyncReader) throws -> T) async throws -> T {
+        try await self.pool.read { db in
+            try body(SQLiteSyncTransaction(db))
+        }
+    }
+
     // MARK: Audit
 
     public func appendAudit(_ event: AuditEvent) async throws {

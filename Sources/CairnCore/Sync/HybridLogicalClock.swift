@@ -1,0 +1,71 @@
+/// A hybrid logical clock stamp: wall time in ms, a counter for events in the same millisecond,
+/// and the node that made it. Stamps are totally ordered (wall, counter, node) and are used only to
+/// order concurrent edits, never as a cursor.
+///
+/// The string form `"<wall:15 digits>-<counter:6 hex digits>-<node>"` sorts like the stamp.
+public struct HLC: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    /// Milliseconds since 1970.
+    public var wall: Int64
+    /// Tie-breaker for events within one millisecond.
+    public var counter: Int
+    /// The device or server that made the stamp.
+    public var node: String
+
+    public init(wall: Int64, counter: Int = 0, node: String) {
+        self.wall = wall
+        self.counter = counter
+        self.node = node
+    }
+
+    public static func < (lhs: HLC, rhs: HLC) -> Bool {
+        if lhs.wall != rhs.wall { return lhs.wall < rhs.wall }
+        if lhs.counter != rhs.counter { return lhs.counter < rhs.counter }
+        return lhs.node < rhs.node
+    }
+
+    /// The sortable string form.
+    public var description: String {
+        let wall = String(max(0, self.wall))
+        let counter = String(max(0, self.counter), radix: 16)
+        return String(repeating: "0", count: max(0, 15 - wall.count)) + wall + "-"
+            + String(repeating: "0", count: max(0, 6 - counter.count)) + counter + "-" + self.node
+    }
+
+    /// Parses the string form; also accepts a bare integer of milliseconds.
+    public init?(_ string: String) {
+        let parts = string.split(separator: "-", maxSplits: 2, omittingEmptySubsequences: false)
+        if parts.count == 3, let wall = Int64(parts[0]), let counter = Int(parts[1], radix: 16), wall >= 0, counter >= 0,
+            parts[2].utf8.count <= 128
+        {
+            self.init(wall: wall, counter: counter, node: String(parts[2]))
+        } else if parts.count == 1, let wall = Int64(string), wall >= 0 {
+            self.init(wall: wall, counter: 0, node: "")
+        } else {
+            return nil
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let milliseconds = try? container.decode(Int64.self) {
+            self.init(wall: max(0, milliseconds), node: "")
+            return
+        }
+        let string = try container.decode(String.self)
+        guard let stamp = HLC(string) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "Invalid HLC stamp")
+        }
+        self = stamp
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(self.description)
+    }
+
+    /// The smallest stamp greater than both `self` and `other`, on `node`.
+    public func successor(after other: HLC, node: String) -> HLC {
+        let base = max(self, other)
+        return HLC(wall: base.wall, counter: base.counter + 1, node: node)
+    }
+}

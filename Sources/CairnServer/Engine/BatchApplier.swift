@@ -1,0 +1,196 @@
+import CairnCore
+import Crypto
+import Foundation
+
+/// Applies the operations of one push inside one transaction. Lives only for the duration of the
+/// transaction closure and is confined to its thread.
+final class BatchApplier {
+    let tx: any SyncTransaction
+    let profileId: String
+    let clientId: String?
+    let now: Int64
+    let hlc: ServerHLC
+    let limits: Limits
+    let settings: [String: JSONValue]
+    let requestStrategy: ConflictStrategy?
+    let strictVersion: Bool
+    let deduplicateCreates: Bool
+    /// The profile sequence; each change takes the next value.
+    var seq: Int64
+    /// Whether the bookmark roots were checked in this batch.
+    var rootsEnsured = false
+
+    init(tx: any SyncTransaction, request: PushRequest, profile: StoredProfile, now: Int64, hlc: ServerHLC, limits: Limits) throws {
+        self.tx = tx
+        self.profileId = request.profileId
+        self.clientId = request.clientId
+        self.now = now
+        self.hlc = hlc
+        self.limits = limits
+        self.settings = try tx.profileSettings(request.profileId)
+        self.requestStrategy = request.strategy
+        self.strictVersion = request.strictVersion
+        self.deduplicateCreates = request.deduplicateCreates
+        self.seq = profile.seq
+    }
+
+    /// The strategy for `collection`: the request's, else the profile's per-collection, else the
+    /// profile's, else `merge`.
+    func strategy(for collection: String) -> ConflictStrategy {
+        if let requestStrategy { return requestStrategy }
+        if let name = self.settings["collections"]?[collection]?["conflictStrategy"]?.stringValue, let strategy = ConflictStrategy(rawValue: name) {
+            return strategy
+        }
+        if let name = self.settings["conflictStrategy"]?.stringValue, let strategy = ConflictStrategy(rawValue: name) { return strategy }
+        return .merge
+    }
+
+    /// Whether a delete beats a concurrent update (the default) in this profile.
+    var deleteWins: Bool { self.settings["deleteWins"]?.boolValue ?? true }
+
+    // MARK: One operation
+
+    /// Applies one op (or replays its stored result) and stores its result under its op id.
+    func apply(_ op: SyncOperation) throws -> OperationResult {
+        let hash = try Self.payloadHash(op)
+        if let stored = try self.tx.opResult(self.profileId, op.opId) {
+            guard stored.payloadHash == hash else {
+                var result = OperationResult(
+                    opId: op.opId, status: .rejected, collection: op.collection, id: op.id,
+                    error: OperationError(code: CairnError.Code.idempotencyMismatch.rawValue, message: "This opId was already used with a different payload")
+                )
+                result.version = stored.result.version
+                return result
+            }
+            var replay = stored.result
+            replay.originalStatus = stored.result.status == .duplicate ? stored.result.originalStatus : stored.result.status
+            replay.status = .duplicate
+            return replay
+        }
+        var result: OperationResult
+        do {
+            try Self.validateEnvelope(op)
+            if op.collection == BookmarkRules.collection {
+                result = try BookmarkRules(applier: self).apply(op)
+            } else {
+                result = try RecordRules(applier: self).apply(op)
+            }
+        } catch let error as CairnError {
+            result = OperationResult(opId: op.opId, status: .rejected, collection: op.collection, id: op.id, error: OperationError(error))
+        }
+        try self.tx.saveOpResult(StoredOpResult(profileId: self.profileId, opId: op.opId, payloadHash: hash, result: result, createdAt: self.now))
+        return result
+    }
+
+    static func validateEnvelope(_ op: SyncOperation) throws(CairnError) {
+        guard !op.opId.isEmpty, op.opId.utf8.count <= 128 else {
+            throw CairnError(.validation, "opId must be 1 to 128 characters", field: "opId")
+        }
+        guard RecordRules.isValidCollection(op.collection) else {
+            throw CairnError(.validation, "collection must match [a-z][a-zA-Z0-9_-]{0,63}", field: "collection")
+        }
+        if let id = op.id, !RecordRules.isValidId(id) {
+            throw CairnError(.validation, "id must match [A-Za-z0-9_.:-]{1,128}", field: "id")
+        }
+        if let version = op.expectedVersion, version < 0 {
+            throw CairnError(.validation, "expectedVersion must not be negative", field: "expectedVersion")
+        }
+    }
+
+    /// SHA-256 of the op's canonical JSON: a retry with the same id must carry the same bytes of meaning.
+    static func payloadHash(_ op: SyncOperation) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Data(SHA256.hash(data: try encoder.encode(op)))
+    }
+
+    // MARK: Stamps
+
+    /// The HLC stamp for `op`, clamped if it runs ahead of the server.
+    func stamp(for op: SyncOperation) -> (HLC, Bool) {
+        self.hlc.stamp(for: op.hlc, defaultNode: self.clientId ?? "client")
+    }
+
+    // MARK: Committing changes
+
+    /// Gives `record` the next version, saves it and appends the change.
+    func commit(_ record: inout StoredRecord, type: StoredChange.Kind, opId: String?, stamp: HLC?, isNew: Bool) throws {
+        self.seq += 1
+        record.version = self.seq
+        record.updatedAt = self.now
+        if isNew {
+            record.createdSeq = self.seq
+            record.createdAt = self.now
+        }
+        try self.tx.saveRecord(record)
+        try self.tx.appendChange(
+            StoredChange(
+                profileId: self.profileId, seq: self.seq, collection: record.collection, recordId: record.id, type: type,
+                data: record.data, clientId: self.clientId, opId: opId, hlc: stamp, at: self.now
+            )
+        )
+        if record.collection == BookmarkRules.collection {
+            try self.tx.indexBookmark(self.profileId, id: record.id, fields: record.deleted ? nil : BookmarkRules.searchFields(record))
+        }
+    }
+
+    // MARK: Field merge
+
+    /// The outcome of merging an op's fields into a record.
+    struct FieldMerge {
+        var record: StoredRecord
+        var appliedFields: [String] = []
+        var skippedFields: [String] = []
+        var changed: Bool = false
+    }
+
+    /// Merges `fields` (a `nil` value removes the field) into `record` under `strategy`.
+    /// `causal` means the writer saw the current version: everything applies.
+    func mergeFields(
+        into record: StoredRecord, fields: [String: JSONValue?], stamp: HLC, strategy: ConflictStrategy, causal: Bool, blind: Bool
+    ) -> FieldMerge {
+        var merge = FieldMerge(record: record)
+        let wholeRecordWins: Bool
+        switch strategy {
+        case .clientWins: wholeRecordWins = true
+        case .lww: wholeRecordWins = causal || stamp > record.hlc
+        case .serverWins, .manual: wholeRecordWins = causal || (blind && stamp > record.hlc)
+        case .merge: wholeRecordWins = causal
+        }
+        for (field, value) in fields.sorted(by: { $0.key < $1.key }) {
+            let current = record.fieldStamps[field] ?? record.hlc
+            let wins = wholeRecordWins || (strategy == .merge && stamp > current)
+            guard wins else {
+                merge.skippedFields.append(field)
+                continue
+            }
+            merge.appliedFields.append(field)
+            let newStamp = stamp > current ? stamp : current.successor(after: stamp, node: stamp.node)
+            merge.record.fieldStamps[field] = newStamp
+            if newStamp > merge.record.hlc { merge.record.hlc = newStamp }
+            if let value {
+                if merge.record.data[field] != value {
+                    merge.record.data[field] = value
+                    merge.changed = true
+                }
+            } else if merge.record.data[field] != nil {
+                merge.record.data.removeValue(forKey: field)
+                merge.changed = true
+            }
+        }
+        return merge
+    }
+
+    // MARK: Conflicts
+
+    /// Logs a `manual` conflict.
+    func logConflict(op: SyncOperation, record: StoredRecord, clientData: JSONValue, serverJSON: JSONValue) throws {
+        _ = try self.tx.logConflict(
+            self.profileId,
+            StoredConflict(
+                id: 0, collection: record.collection, recordId: record.id, opId: op.opId, clientData: clientData, serverData: serverJSON,
+                serverVersion: record.version, createdAt: self.now, resolvedAt: nil
+            )
+        )
+    }
+}

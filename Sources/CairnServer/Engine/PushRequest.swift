@@ -1,0 +1,49 @@
+import CairnCore
+
+/// One push through the engine, from any surface (REST, seed adapters, WebSocket).
+public struct PushRequest: Sendable {
+    public var profileId: String
+    /// The pushing device, recorded on each change (so its own changes can be told apart).
+    public var clientId: String?
+    public var operations: [SyncOperation]
+    /// All-or-nothing: one rejected or conflicting op rolls back the whole batch.
+    public var atomic: Bool
+    /// Overrides the profile's conflict strategy for this push.
+    public var strategy: ConflictStrategy?
+    /// REST `If-Match`: a stale `expectedVersion` is a conflict whatever the strategy.
+    public var strictVersion: Bool
+    /// The non-sync path: a bookmark create without an id returns an existing live bookmark with
+    /// the same normalised URL in the same folder instead of a copy.
+    public var deduplicateCreates: Bool
+
+    public init(
+        profileId: String, clientId: String? = nil, operations: [SyncOperation], atomic: Bool = false, strategy: ConflictStrategy? = nil,
+        strictVersion: Bool = false, deduplicateCreates: Bool = false
+    ) {
+        self.profileId = profileId
+        self.clientId = clientId
+        self.operations = operations
+        self.atomic = atomic
+        self.strategy = strategy
+        self.strictVersion = strictVersion
+        self.deduplicateCreates = deduplicateCreates
+    }
+}
+
+/// What a push did.
+public struct PushOutcome: Sendable {
+    /// One result per operation, in order.
+    public var results: [OperationResult]
+    /// `false` when an atomic batch was rolled back.
+    public var committed: Bool
+    /// The profile sequence before the push.
+    public var previousSequence: Int64
+    /// The profile sequence after the push (the newest change's version).
+    public var sequence: Int64
+}
+
+/// Thrown inside the transaction to roll back an atomic batch, carrying the results to report.
+struct AtomicBatchAborted: Error {
+    var results: [OperationResult]
+    var sequence: Int64
+}

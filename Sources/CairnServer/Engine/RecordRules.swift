@@ -1,0 +1,126 @@
+import CairnCore
+import Foundation
+
+/// The rules of generic collections (`notes`, `books`, `cards`…): records are JSON objects,
+/// merged field by field.
+struct RecordRules {
+    let applier: BatchApplier
+
+    static func isValidCollection(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first, bytes.count <= 64, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first) else { return false }
+        return bytes.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+    }
+
+    static func isValidId(_ id: String) -> Bool {
+        let bytes = Array(id.utf8)
+        guard !bytes.isEmpty, bytes.count <= 128 else { return false }
+        return bytes.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":")
+        }
+    }
+
+    /// The JSON a client sees for a generic record.
+    static func json(_ record: StoredRecord) -> JSONValue {
+        var object: [String: JSONValue] = [
+            "collection": .string(record.collection), "id": .string(record.id), "version": .number(Double(record.version)),
+            "deleted": .bool(record.deleted), "createdAt": .number(Double(record.createdAt)), "updatedAt": .number(Double(record.updatedAt)),
+            "data": .object(record.data),
+        ]
+        object["deletedAt"] = record.deletedAt.map { .number(Double($0)) } ?? .null
+        return .object(object)
+    }
+
+    /// Throws unless the data fits in a record.
+    func checkSize(_ data: [String: JSONValue]) throws {
+        let bytes = try JSONEncoder().encode(data).count
+        guard bytes <= self.applier.limits.maxRecordBytes else {
+            throw CairnError(.payloadTooLarge, "Record exceeds \(self.applier.limits.maxRecordBytes) bytes", field: "data")
+        }
+    }
+
+    func apply(_ op: SyncOperation) throws -> OperationResult {
+        let applier = self.applier
+        let strategy = applier.strategy(for: op.collection)
+        let (stamp, clamped) = applier.stamp(for: op)
+        var result: OperationResult
+        switch op.type {
+        case .create, .upsert:
+            guard let data = op.data?.objectValue else { throw CairnError(.validation, "data must be a JSON object", field: "data") }
+            try self.checkSize(data)
+            let id = op.id ?? Identifiers.uuid()
+            if let existing = try applier.tx.record(applier.profileId, op.collection, id), !existing.deleted {
+                var fields: [String: JSONValue?] = data.mapValues { $0 }
+                if op.type == .upsert {
+                    for key in existing.data.keys where data[key] == nil { fields[key] = .some(nil) }
+                }
+                result = try self.write(op, existing: existing, fields: fields, stamp: stamp, strategy: strategy)
+            } else {
+                let existing = try applier.tx.record(applier.profileId, op.collection, id)
+                var record = StoredRecord(
+                    profileId: applier.profileId, collection: op.collection, id: id, version: 0, data: data,
+                    fieldStamps: data.mapValues { _ in stamp }, hlc: stamp, createdAt: applier.now, updatedAt: applier.now, createdSeq: 0
+                )
+                if let existing {
+                    // Re-creating a tombstoned id: the new data wins over the old delete.
+                    record.createdAt = existing.createdAt
+                    record.createdSeq = existing.createdSeq
+                }
+                try applier.commit(&record, type: existing == nil ? .create : .update, opId: op.opId, stamp: stamp, isNew: existing == nil)
+                result = applier.result(op, .applied, record)
+            }
+        case .update:
+            guard let id = op.id else { throw CairnError(.validation, "id is required", field: "id") }
+            guard let patch = op.patch?.objectValue ?? op.data?.objectValue else {
+                throw CairnError(.validation, "patch must be a JSON object", field: "patch")
+            }
+            guard let existing = try applier.tx.record(applier.profileId, op.collection, id) else { throw CairnError.notFound("Record") }
+            if existing.deleted {
+                if applier.deleteWins {
+                    return try applier.conflictResult(op, existing, code: .conflict, message: "The record was deleted", recordJSON: Self.json)
+                }
+                var revived = existing
+                revived.deleted = false
+                revived.deletedAt = nil
+                result = try self.write(op, existing: revived, fields: patch.mapValues { $0.isNull ? nil : $0 }, stamp: stamp, strategy: .clientWins)
+            } else {
+                result = try self.write(op, existing: existing, fields: patch.mapValues { $0.isNull ? nil : $0 }, stamp: stamp, strategy: strategy)
+            }
+        case .delete:
+            guard let id = op.id else { throw CairnError(.validation, "id is required", field: "id") }
+            guard var record = try applier.tx.record(applier.profileId, op.collection, id) else { throw CairnError.notFound("Record") }
+            if record.deleted { return applier.result(op, .applied, record) }
+            if let refused = try applier.decideDelete(op: op, existing: record, strategy: strategy, recordJSON: Self.json) { return refused }
+            record.deleted = true
+            record.deletedAt = applier.now
+            record.fieldStamps["_deleted"] = stamp
+            try applier.commit(&record, type: .delete, opId: op.opId, stamp: stamp, isNew: false)
+            result = applier.result(op, .applied, record)
+        case .move:
+            throw CairnError(.validation, "move applies to bookmarks only", field: "type")
+        }
+        if clamped { result.clockClamped = true }
+        return result
+    }
+
+    func write(_ op: SyncOperation, existing: StoredRecord, fields: [String: JSONValue?], stamp: HLC, strategy: ConflictStrategy) throws -> OperationResult {
+        switch try self.applier.decideWrite(op: op, existing: existing, fields: fields, stamp: stamp, strategy: strategy, recordJSON: Self.json) {
+        case .refuse(let result):
+            return result
+        case .merge(var merge, let status):
+            try self.checkSize(merge.record.data)
+            let wasDeleted = try self.applier.tx.record(self.applier.profileId, existing.collection, existing.id)?.deleted ?? false
+            if merge.changed || wasDeleted {
+                try self.applier.commit(&merge.record, type: .update, opId: op.opId, stamp: stamp, isNew: false)
+            }
+            var result = self.applier.result(op, status, merge.record)
+            if status == .merged { result.record = Self.json(merge.record) }
+            return result
+        }
+    }
+}

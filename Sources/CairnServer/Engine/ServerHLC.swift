@@ -1,0 +1,46 @@
+import CairnCore
+import Synchronization
+
+/// The server's hybrid logical clock: merges every stamp it sees and clamps client stamps that
+/// run too far ahead of the server's wall clock.
+final class ServerHLC: Sendable {
+    private let last: Mutex<HLC>
+    let clock: ServerClock
+    /// A client stamp more than this many ms ahead of the server is clamped.
+    let maxDrift: Int64
+    let node: String
+
+    init(clock: ServerClock, maxDrift: Int64 = 60_000, node: String = "server") {
+        self.clock = clock
+        self.maxDrift = maxDrift
+        self.node = node
+        self.last = Mutex(HLC(wall: 0, node: node))
+    }
+
+    /// A fresh server stamp, later than every stamp seen so far.
+    func now() -> HLC {
+        let wall = self.clock.nowMilliseconds
+        return self.last.withLock { last in
+            let next = wall > last.wall ? HLC(wall: wall, counter: 0, node: self.node) : HLC(wall: last.wall, counter: last.counter + 1, node: self.node)
+            last = next
+            return next
+        }
+    }
+
+    /// The stamp to record for a client's edit: its own stamp when plausible, the server's clock
+    /// when it is more than `maxDrift` ahead (then `clamped` is true), a server stamp when absent.
+    func stamp(for client: HLC?, defaultNode: String) -> (stamp: HLC, clamped: Bool) {
+        guard var client else { return (self.now(), false) }
+        if client.node.isEmpty { client.node = defaultNode }
+        let wall = self.clock.nowMilliseconds
+        if client.wall > wall + self.maxDrift {
+            var clamped = self.now()
+            clamped.node = client.node
+            return (clamped, true)
+        }
+        self.last.withLock { last in
+            if client > last { last = HLC(wall: client.wall, counter: client.counter, node: self.node) }
+        }
+        return (client, false)
+    }
+}

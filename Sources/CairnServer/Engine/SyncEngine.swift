@@ -1,0 +1,166 @@
+import CairnCore
+import Foundation
+import Logging
+
+/// The rules of sync, over any `SyncStore`. Every surface (REST, seed adapters, WebSocket) calls
+/// these methods; none holds sync logic of its own.
+///
+/// ```swift
+/// let outcome = try await engine.push(PushRequest(profileId: profile.id, operations: [op]))
+/// ```
+public struct SyncEngine: Sendable {
+    let store: any SyncStore
+    let clock: ServerClock
+    let hlc: ServerHLC
+    let limits: Limits
+    let notifier: any ChangeNotifier
+    let logger: Logger
+
+    init(store: any SyncStore, clock: ServerClock, limits: Limits, notifier: any ChangeNotifier, logger: Logger, maxClockDrift: Int64 = 60_000) {
+        self.store = store
+        self.clock = clock
+        self.hlc = ServerHLC(clock: clock, maxDrift: maxClockDrift)
+        self.limits = limits
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    // MARK: Push
+
+    /// Applies a batch in one transaction; returns after the commit is durable.
+    public func push(_ request: PushRequest) async throws -> PushOutcome {
+        guard request.operations.count <= self.limits.maxOpsPerPush else {
+            throw CairnError(.payloadTooLarge, "At most \(self.limits.maxOpsPerPush) operations per push", field: "operations")
+        }
+        let now = self.clock.nowMilliseconds
+        let hlc = self.hlc
+        let limits = self.limits
+        let outcome: PushOutcome
+        do {
+            outcome = try await self.store.write(profileId: request.profileId) { tx in
+                guard let profile = try tx.profileState(request.profileId) else { throw CairnError.notFound("Profile") }
+                let applier = try BatchApplier(tx: tx, request: request, profile: profile, now: now, hlc: hlc, limits: limits)
+                var results: [OperationResult] = []
+                results.reserveCapacity(request.operations.count)
+                for op in request.operations {
+                    let result = try applier.apply(op)
+                    results.append(result)
+                    if request.atomic, result.status == .rejected || result.status == .conflict {
+                        throw AtomicBatchAborted(results: results, sequence: profile.seq)
+                    }
+                }
+                try tx.setSequence(request.profileId, applier.seq)
+                return PushOutcome(results: results, committed: true, previousSequence: profile.seq, sequence: applier.seq)
+            }
+        } catch let aborted as AtomicBatchAborted {
+            var results = aborted.results
+            let failed = results.count - 1
+            for index in 0..<failed where results[index].status != .rejected {
+                results[index] = OperationResult(
+                    opId: results[index].opId, status: .rejected, collection: results[index].collection, id: results[index].id,
+                    error: OperationError(code: CairnError.Code.syncFailed.rawValue, message: "Not applied: the atomic batch was rolled back")
+                )
+            }
+            for op in request.operations.dropFirst(results.count) {
+                results.append(
+                    OperationResult(
+                        opId: op.opId, status: .rejected, collection: op.collection, id: op.id,
+                        error: OperationError(code: CairnError.Code.syncFailed.rawValue, message: "Not applied: the atomic batch was rolled back")
+                    )
+                )
+            }
+            return PushOutcome(results: results, committed: false, previousSequence: aborted.sequence, sequence: aborted.sequence)
+        }
+        if outcome.sequence > outcome.previousSequence {
+            self.notifier.profileChanged(profileId: request.profileId, sequence: outcome.sequence, originClientId: request.clientId)
+        }
+        return outcome
+    }
+
+    /// Pushes one op and returns its result (REST routes).
+    public func pushOne(_ op: SyncOperation, profileId: String, clientId: String?, strictVersion: Bool = false, deduplicate: Bool = false) async throws -> (OperationResult, Int64) {
+        let outcome = try await self.push(
+            PushRequest(profileId: profileId, clientId: clientId, operations: [op], strictVersion: strictVersion, deduplicateCreates: deduplicate)
+        )
+        guard let result = outcome.results.first else { throw CairnError(.internalError, "No result") }
+        return (result, outcome.sequence)
+    }
+
+    // MARK: Pull
+
+    /// Changed records since `since`, oldest first, at most `limit`; `410 RESYNC_REQUIRED` when
+    /// `since` is behind the purge horizon or ahead of the profile.
+    public func pull(profileId: String, since: Int64, collections: [String]?, limit: Int) async throws -> PullResponse {
+        let limit = max(1, min(limit, 5000))
+        return try await self.store.read { reader in
+            guard let profile = try reader.profileState(profileId) else { throw CairnError.notFound("Profile") }
+            try Self.checkCursor(since, profile: profile)
+            var records = try reader.changedRecords(profileId, since: since, collections: collections, limit: limit + 1)
+            let hasMore = records.count > limit
+            if hasMore { records.removeLast() }
+            let changes = try Self.changes(records, reader: reader, profileId: profileId)
+            let cursor = hasMore ? (records.last?.version ?? since) : max(since, profile.seq)
+            return PullResponse(changes: changes, cursor: cursor, hasMore: hasMore)
+        }
+    }
+
+    static func checkCursor(_ since: Int64, profile: StoredProfile) throws {
+        guard since >= 0 else { throw CairnError(.validation, "since must not be negative", field: "since") }
+        if since > profile.seq {
+            throw CairnError(.resyncRequired, "The cursor is ahead of this profile; resync from 0", details: ["syncVersion": .number(Double(profile.seq))])
+        }
+        if since > 0, since < profile.purgeSeq {
+            throw CairnError(.resyncRequired, "Changes before \(profile.purgeSeq) were purged; resync from 0", details: ["syncVersion": .number(Double(profile.seq))])
+        }
+    }
+
+    /// Pull entries for records; bookmarks carry the seed 000 shape with `sortOrder`.
+    static func changes(_ records: [StoredRecord], reader: any SyncReader, profileId: String) throws -> [RecordChange] {
+        let sortOrders = try Self.sortOrders(for: records.filter { $0.collection == BookmarkRules.collection && !$0.deleted }, reader: reader, profileId: profileId)
+        return records.map { record in
+            let data: JSONValue =
+                record.collection == BookmarkRules.collection
+                ? BookmarkView.json(BookmarkView.bookmark(record, sortOrder: sortOrders[record.id] ?? 0)) : .object(record.data)
+            return RecordChange(
+                collection: record.collection, id: record.id, version: record.version, deleted: record.deleted, deletedAt: record.deletedAt,
+                createdAt: record.createdAt, updatedAt: record.updatedAt, data: data
+            )
+        }
+    }
+
+    /// `sortOrder` of live bookmarks: one sibling query per busy parent, a count per lone one, so
+    /// the cost follows the changes, not the size of the tree.
+    static func sortOrders(for records: [StoredRecord], reader: any SyncReader, profileId: String) throws -> [String: Int] {
+        var byParent: [String?: [StoredRecord]] = [:]
+        for record in records { byParent[record.parentId, default: []].append(record) }
+        var orders: [String: Int] = [:]
+        for (parent, group) in byParent {
+            if group.count > 16 {
+                let siblings = try reader.children(profileId, BookmarkRules.collection, parentId: parent, includeDeleted: false)
+                for (index, sibling) in siblings.enumerated() { orders[sibling.id] = index }
+            } else {
+                for record in group {
+                    if let key = record.siblingKey {
+                        orders[record.id] = try reader.siblingIndex(profileId, BookmarkRules.collection, parentId: parent, key: key)
+                    }
+                }
+            }
+        }
+        return orders
+    }
+
+    // MARK: Reads
+
+    /// The profile's current sequence.
+    public func sequence(profileId: String) async throws -> Int64 {
+        try await self.store.read { reader in
+            guard let profile = try reader.profileState(profileId) else { throw CairnError.notFound("Profile") }
+            return profile.seq
+        }
+    }
+
+    /// The logged conflicts of a profile (open ones unless `includeResolved`).
+    public func conflicts(profileId: String, includeResolved: Bool, limit: Int) async throws -> [StoredConflict] {
+        try await self.store.read { reader in try reader.conflicts(profileId, includeResolved: includeResolved, limit: max(1, min(limit, 1000))) }
+    }
+}

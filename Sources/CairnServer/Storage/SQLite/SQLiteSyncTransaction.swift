@@ -1,0 +1,353 @@
+import CairnCore
+import Foundation
+import GRDB
+
+/// `SyncTransaction` over one GRDB connection, used only inside a `write` or `read` closure.
+/// Statements are cached per connection, so a batch of 1,000 ops prepares each SQL once.
+final class SQLiteSyncTransaction: SyncTransaction {
+    let db: Database
+
+    init(_ db: Database) {
+        self.db = db
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static func encode(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+
+    // MARK: Reads
+
+    func profileState(_ profileId: String) throws -> StoredProfile? {
+        try Row.fetchOne(self.db.cachedStatement(sql: "SELECT * FROM profiles WHERE id = ? AND deleted_at IS NULL"), arguments: [profileId])
+            .map(StoredProfile.init(row:))
+    }
+
+    func profileSettings(_ profileId: String) throws -> [String: JSONValue] {
+        guard let text = try String.fetchOne(self.db.cachedStatement(sql: "SELECT settings FROM profiles WHERE id = ?"), arguments: [profileId])
+        else { return [:] }
+        return (try? Self.decode([String: JSONValue].self, text)) ?? [:]
+    }
+
+    func record(_ profileId: String, _ collection: String, _ id: String) throws -> StoredRecord? {
+        try Row.fetchOne(
+            self.db.cachedStatement(sql: "SELECT * FROM records WHERE profile_id = ? AND collection = ? AND id = ?"),
+            arguments: [profileId, collection, id]
+        ).map(StoredRecord.init(row:))
+    }
+
+    func records(_ profileId: String, _ collection: String, ids: [String]) throws -> [String: StoredRecord] {
+        var found: [String: StoredRecord] = [:]
+        for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+            let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+            let arguments = StatementArguments([profileId, collection]) + StatementArguments(chunk)
+            for row in try Row.fetchAll(
+                self.db,
+                sql: "SELECT * FROM records WHERE profile_id = ? AND collection = ? AND id IN (\(placeholders))",
+                arguments: arguments
+            ) {
+                let record = StoredRecord(row: row)
+                found[record.id] = record
+            }
+        }
+        return found
+    }
+
+    func children(_ profileId: String, _ collection: String, parentId: String?, includeDeleted: Bool) throws -> [StoredRecord] {
+        let deletedClause = includeDeleted ? "" : " AND deleted = 0"
+        if let parentId {
+            return try Row.fetchAll(
+                self.db.cachedStatement(
+                    sql: "SELECT * FROM records WHERE profile_id = ? AND collection = ? AND parent_id = ?\(deletedClause) ORDER BY position, id"
+                ),
+                arguments: [profileId, collection, parentId]
+            ).map(StoredRecord.init(row:))
+        }
+        return try Row.fetchAll(
+            self.db.cachedStatement(
+                sql: "SELECT * FROM records WHERE profile_id = ? AND collection = ? AND parent_id IS NULL\(deletedClause) ORDER BY position, id"
+            ),
+            arguments: [profileId, collection]
+        ).map(StoredRecord.init(row:))
+    }
+
+    func allRecords(_ profileId: String, _ collection: String, includeDeleted: Bool) throws -> [StoredRecord] {
+        let deletedClause = includeDeleted ? "" : " AND deleted = 0"
+        return try Row.fetchAll(
+            self.db.cachedStatement(sql: "SELECT * FROM records WHERE profile_id = ? AND collection = ?\(deletedClause)"),
+            arguments: [profileId, collection]
+        ).map(StoredRecord.init(row:))
+    }
+
+    func changedRecords(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> [StoredRecord] {
+        if let collections, !collections.isEmpty {
+            let placeholders = Array(repeating: "?", count: collections.count).joined(separator: ",")
+            return try Row.fetchAll(
+                self.db,
+                sql: """
+                    SELECT * FROM records WHERE profile_id = ? AND version > ? AND collection IN (\(placeholders))
+                    ORDER BY version LIMIT ?
+                    """,
+                arguments: StatementArguments([profileId]) + StatementArguments([since]) + StatementArguments(collections) + StatementArguments([limit])
+            ).map(StoredRecord.init(row:))
+        }
+        return try Row.fetchAll(
+            self.db.cachedStatement(sql: "SELECT * FROM records WHERE profile_id = ? AND version > ? ORDER BY version LIMIT ?"),
+            arguments: [profileId, since, limit]
+        ).map(StoredRecord.init(row:))
+    }
+
+    func changes(_ profileId: String, since: Int64, limit: Int) throws -> [StoredChange] {
+        try Row.fetchAll(
+            self.db.cachedStatement(sql: "SELECT * FROM changes WHERE profile_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
+            arguments: [profileId, since, limit]
+        ).map(StoredChange.init(row:))
+    }
+
+    func opResult(_ profileId: String, _ opId: String) throws -> StoredOpResult? {
+        guard let row = try Row.fetchOne(
+            self.db.cachedStatement(sql: "SELECT * FROM applied_ops WHERE profile_id = ? AND op_id = ?"),
+            arguments: [profileId, opId]
+        ) else { return nil }
+        let text: String = row["result"]
+        return StoredOpResult(
+            profileId: row["profile_id"], opId: row["op_id"], payloadHash: row["payload_hash"],
+            result: try Self.decode(OperationResult.self, text), createdAt: row["created_at"]
+        )
+    }
+
+    func conflicts(_ profileId: String, includeResolved: Bool, limit: Int) throws -> [StoredConflict] {
+        let clause = includeResolved ? "" : " AND resolved_at IS NULL"
+        return try Row.fetchAll(
+            self.db,
+            sql: "SELECT * FROM conflicts WHERE profile_id = ?\(clause) ORDER BY id DESC LIMIT ?",
+            arguments: [profileId, limit]
+        ).map { row in
+            let client: String = row["client_data"]
+            let server: String? = row["server_data"]
+            return StoredConflict(
+                id: row["id"], collection: row["collection"], recordId: row["record_id"], opId: row["op_id"],
+                clientData: (try? Self.decode(JSONValue.self, client)) ?? .null,
+                serverData: server.flatMap { try? Self.decode(JSONValue.self, $0) }, serverVersion: row["server_version"],
+                createdAt: row["created_at"], resolvedAt: row["resolved_at"]
+            )
+        }
+    }
+
+    func siblingSlice(_ profileId: String, _ collection: String, parentId: String?, excluding: String?, offset: Int, limit: Int) throws -> [SiblingKey] {
+        try Row.fetchAll(
+            self.db.cachedStatement(
+                sql: """
+                    SELECT id, position FROM records
+                    WHERE profile_id = ? AND collection = ? AND parent_id IS ? AND deleted = 0 AND id IS NOT ?
+                    ORDER BY position, id LIMIT ? OFFSET ?
+                    """
+            ),
+            arguments: [profileId, collection, parentId, excluding, limit, offset]
+        ).map { SiblingKey(id: $0["id"], position: $0["position"] ?? "") }
+    }
+
+    func siblingNext(_ profileId: String, _ collection: String, parentId: String?, excluding: String?, after key: SiblingKey, forward: Bool) throws -> SiblingKey? {
+        let sql =
+            forward
+            ? """
+            SELECT id, position FROM records
+            WHERE profile_id = ? AND collection = ? AND parent_id IS ? AND deleted = 0 AND id IS NOT ?
+              AND (position > ? OR (position = ? AND id > ?))
+            ORDER BY position, id LIMIT 1
+            """
+            : """
+            SELECT id, position FROM records
+            WHERE profile_id = ? AND collection = ? AND parent_id IS ? AND deleted = 0 AND id IS NOT ?
+              AND (position < ? OR (position = ? AND id < ?))
+            ORDER BY position DESC, id DESC LIMIT 1
+            """
+        return try Row.fetchOne(
+            self.db.cachedStatement(sql: sql),
+            arguments: [profileId, collection, parentId, excluding, key.position, key.position, key.id]
+        ).map { SiblingKey(id: $0["id"], position: $0["position"] ?? "") }
+    }
+
+    func lastSibling(_ profileId: String, _ collection: String, parentId: String?, excluding: String?) throws -> SiblingKey? {
+        try Row.fetchOne(
+            self.db.cachedStatement(
+                sql: """
+                    SELECT id, position FROM records
+                    WHERE profile_id = ? AND collection = ? AND parent_id IS ? AND deleted = 0 AND id IS NOT ?
+                    ORDER BY position DESC, id DESC LIMIT 1
+                    """
+            ),
+            arguments: [profileId, collection, parentId, excluding]
+        ).map { SiblingKey(id: $0["id"], position: $0["position"] ?? "") }
+    }
+
+    func siblingIndex(_ profileId: String, _ collection: String, parentId: String?, key: SiblingKey) throws -> Int {
+        try Int.fetchOne(
+            self.db.cachedStatement(
+                sql: """
+                    SELECT COUNT(*) FROM records
+                    WHERE profile_id = ? AND collection = ? AND parent_id IS ? AND deleted = 0
+                      AND (position < ? OR (position = ? AND id < ?))
+                    """
+            ),
+            arguments: [profileId, collection, parentId, key.position, key.position, key.id]
+        ) ?? 0
+    }
+
+    func change(_ profileId: String, seq: Int64) throws -> StoredChange? {
+        try Row.fetchOne(self.db.cachedStatement(sql: "SELECT * FROM changes WHERE profile_id = ? AND seq = ?"), arguments: [profileId, seq])
+            .map(StoredChange.init(row:))
+    }
+
+    func searchBookmarks(_ profileId: String, match: String, limit: Int, offset: Int) throws -> (hits: [SearchHit], total: Int) {
+        let total = try Int.fetchOne(
+            self.db,
+            sql: """
+                SELECT COUNT(*) FROM bookmark_search JOIN bookmark_search_map m ON m.rowid = bookmark_search.rowid
+                WHERE bookmark_search MATCH ? AND m.profile_id = ?
+                """,
+            arguments: [match, profileId]
+        ) ?? 0
+        let hits = try Row.fetchAll(
+            self.db,
+            sql: """
+                SELECT m.record_id AS id, bm25(bookmark_search, 10.0, 3.0, 5.0, 1.0) AS rank
+                FROM bookmark_search JOIN bookmark_search_map m ON m.rowid = bookmark_search.rowid
+                WHERE bookmark_search MATCH ? AND m.profile_id = ?
+                ORDER BY rank, m.record_id LIMIT ? OFFSET ?
+                """,
+            arguments: [match, profileId, limit, offset]
+        ).map { SearchHit(recordId: $0["id"], rank: $0["rank"]) }
+        return (hits, total)
+    }
+
+    // MARK: Writes
+
+    func setSequence(_ profileId: String, _ seq: Int64) throws {
+        try self.db.cachedStatement(sql: "UPDATE profiles SET seq = ? WHERE id = ? AND seq < ?").execute(arguments: [seq, profileId, seq])
+    }
+
+    func saveRecord(_ record: StoredRecord) throws {
+        try self.db.cachedStatement(
+            sql: """
+                INSERT INTO records (profile_id, collection, id, version, data, field_stamps, hlc, parent_id, position,
+                                     created_at, updated_at, deleted, deleted_at, created_seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (profile_id, collection, id) DO UPDATE SET
+                  version = excluded.version, data = excluded.data, field_stamps = excluded.field_stamps, hlc = excluded.hlc,
+                  parent_id = excluded.parent_id, position = excluded.position, updated_at = excluded.updated_at,
+                  deleted = excluded.deleted, deleted_at = excluded.deleted_at
+                """
+        ).execute(arguments: [
+            record.profileId, record.collection, record.id, record.version, try Self.encode(record.data),
+            try Self.encode(record.fieldStamps.mapValues(\.description)), record.hlc.description, record.parentId, record.position,
+            record.createdAt, record.updatedAt, record.deleted, record.deletedAt, record.createdSeq,
+        ])
+    }
+
+    func appendChange(_ change: StoredChange) throws {
+        try self.db.cachedStatement(
+            sql: """
+                INSERT INTO changes (profile_id, seq, collection, record_id, type, data, client_id, op_id, hlc, at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            change.profileId, change.seq, change.collection, change.recordId, change.type.rawValue,
+            try change.data.map { try Self.encode($0) }, change.clientId, change.opId, change.hlc?.description, change.at,
+        ])
+    }
+
+    func saveOpResult(_ result: StoredOpResult) throws {
+        try self.db.cachedStatement(
+            sql: "INSERT INTO applied_ops (profile_id, op_id, payload_hash, result, seq, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+        ).execute(arguments: [
+            result.profileId, result.opId, result.payloadHash, try Self.encode(result.result), result.result.version, result.createdAt,
+        ])
+    }
+
+    func logConflict(_ profileId: String, _ conflict: StoredConflict) throws -> Int64 {
+        try self.db.execute(
+            sql: """
+                INSERT INTO conflicts (profile_id, collection, record_id, op_id, client_data, server_data, server_version, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                profileId, conflict.collection, conflict.recordId, conflict.opId, try Self.encode(conflict.clientData),
+                try conflict.serverData.map { try Self.encode($0) }, conflict.serverVersion, conflict.createdAt,
+            ]
+        )
+        return self.db.lastInsertedRowID
+    }
+
+    func resolveConflicts(_ profileId: String, _ collection: String, _ recordId: String, at: Int64) throws {
+        try self.db.cachedStatement(
+            sql: "UPDATE conflicts SET resolved_at = ? WHERE profile_id = ? AND collection = ? AND record_id = ? AND resolved_at IS NULL"
+        ).execute(arguments: [at, profileId, collection, recordId])
+    }
+
+    func indexBookmark(_ profileId: String, id: String, fields: BookmarkSearchFields?) throws {
+        let existing = try Int64.fetchOne(
+            self.db.cachedStatement(sql: "SELECT rowid FROM bookmark_search_map WHERE profile_id = ? AND record_id = ?"),
+            arguments: [profileId, id]
+        )
+        if let existing {
+            try self.db.cachedStatement(sql: "DELETE FROM bookmark_search WHERE rowid = ?").execute(arguments: [existing])
+        }
+        guard let fields else {
+            if let existing {
+                try self.db.cachedStatement(sql: "DELETE FROM bookmark_search_map WHERE rowid = ?").execute(arguments: [existing])
+            }
+            return
+        }
+        let rowid: Int64
+        if let existing {
+            rowid = existing
+        } else {
+            try self.db.cachedStatement(sql: "INSERT INTO bookmark_search_map (profile_id, record_id) VALUES (?, ?)").execute(arguments: [profileId, id])
+            rowid = self.db.lastInsertedRowID
+        }
+        try self.db.cachedStatement(sql: "INSERT INTO bookmark_search (rowid, title, url, tags, notes) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [rowid, fields.title, fields.url, fields.tags, fields.notes])
+    }
+}
+
+// MARK: - Database
+
+extension StoredRecord {
+    init(row: Row) {
+        let data: String = row["data"]
+        let stamps: String = row["field_stamps"]
+        let hlc: String = row["hlc"]
+        self.init(
+            profileId: row["profile_id"], collection: row["collection"], id: row["id"], version: row["version"],
+            data: (try? SQLiteSyncTransaction.decode([String: JSONValue].self, data)) ?? [:],
+            fieldStamps: ((try? SQLiteSyncTransaction.decode([String: String].self, stamps)) ?? [:]).compactMapValues(HLC.init),
+            hlc: HLC(hlc) ?? HLC(wall: 0, node: ""), parentId: row["parent_id"], position: row["position"],
+            createdAt: row["created_at"], updatedAt: row["updated_at"], deleted: row["deleted"], deletedAt: row["deleted_at"],
+            createdSeq: row["created_seq"]
+        )
+    }
+}
+
+extension StoredChange {
+    init(row: Row) {
+        let data: String? = row["data"]
+        let hlc: String? = row["hlc"]
+        let type: String = row["type"]
+        self.init(
+            profileId: row["profile_id"], seq: row["seq"], collection: row["collection"], recordId: row["record_id"],
+            type: StoredChange.Kind(rawValue: type) ?? .update,
+            data: data.flatMap { try? SQLiteSyncTransaction.decode([String: JSONValue].self, $0) }, clientId: row["client_id"],
+            opId: row["op_id"], hlc: hlc.flatMap(HLC.init), at: row["at"]
+        )
+    }
+}

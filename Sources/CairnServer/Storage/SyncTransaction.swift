@@ -1,0 +1,206 @@
+import CairnCore
+import Foundation
+
+/// A record as stored: its data, per-field HLC stamps and tree placement.
+public struct StoredRecord: Sendable, Equatable {
+    public var profileId: String
+    public var collection: String
+    public var id: String
+    /// The profile sequence of the record's last change.
+    public var version: Int64
+    /// The record's fields.
+    public var data: [String: JSONValue]
+    /// For each field, the HLC stamp of the write that set it.
+    public var fieldStamps: [String: HLC]
+    /// The latest stamp of any field (the whole-record stamp for `lww`).
+    public var hlc: HLC
+    /// Tree parent (bookmarks).
+    public var parentId: String?
+    /// Fractional-index key among siblings (bookmarks).
+    public var position: String?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var deleted: Bool
+    public var deletedAt: Int64?
+    /// The sequence of the change that created it.
+    public var createdSeq: Int64
+
+    public init(
+        profileId: String, collection: String, id: String, version: Int64, data: [String: JSONValue], fieldStamps: [String: HLC],
+        hlc: HLC, parentId: String? = nil, position: String? = nil, createdAt: Int64, updatedAt: Int64, deleted: Bool = false,
+        deletedAt: Int64? = nil, createdSeq: Int64
+    ) {
+        self.profileId = profileId
+        self.collection = collection
+        self.id = id
+        self.version = version
+        self.data = data
+        self.fieldStamps = fieldStamps
+        self.hlc = hlc
+        self.parentId = parentId
+        self.position = position
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.deleted = deleted
+        self.deletedAt = deletedAt
+        self.createdSeq = createdSeq
+    }
+}
+
+/// One entry of the change log.
+public struct StoredChange: Sendable, Equatable {
+    public enum Kind: String, Sendable, Codable {
+        case create, update, delete, move
+    }
+
+    public var profileId: String
+    public var seq: Int64
+    public var collection: String
+    public var recordId: String
+    public var type: Kind
+    /// The record's data after the change.
+    public var data: [String: JSONValue]?
+    public var clientId: String?
+    public var opId: String?
+    public var hlc: HLC?
+    public var at: Int64
+
+    public init(
+        profileId: String, seq: Int64, collection: String, recordId: String, type: Kind, data: [String: JSONValue]?, clientId: String?,
+        opId: String?, hlc: HLC?, at: Int64
+    ) {
+        self.profileId = profileId
+        self.seq = seq
+        self.collection = collection
+        self.recordId = recordId
+        self.type = type
+        self.data = data
+        self.clientId = clientId
+        self.opId = opId
+        self.hlc = hlc
+        self.at = at
+    }
+}
+
+/// A processed operation, kept so that a retry returns the original result.
+public struct StoredOpResult: Sendable, Equatable {
+    public var profileId: String
+    public var opId: String
+    public var payloadHash: Data
+    public var result: OperationResult
+    public var createdAt: Int64
+
+    public init(profileId: String, opId: String, payloadHash: Data, result: OperationResult, createdAt: Int64) {
+        self.profileId = profileId
+        self.opId = opId
+        self.payloadHash = payloadHash
+        self.result = result
+        self.createdAt = createdAt
+    }
+}
+
+/// A logged conflict (strategy `manual`).
+public struct StoredConflict: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var collection: String
+    public var recordId: String
+    public var opId: String?
+    /// What the client wanted to write.
+    public var clientData: JSONValue
+    /// The server record at the time.
+    public var serverData: JSONValue?
+    public var serverVersion: Int64?
+    public var createdAt: Int64
+    public var resolvedAt: Int64?
+
+    public init(
+        id: Int64, collection: String, recordId: String, opId: String?, clientData: JSONValue, serverData: JSONValue?, serverVersion: Int64?,
+        createdAt: Int64, resolvedAt: Int64?
+    ) {
+        self.id = id
+        self.collection = collection
+        self.recordId = recordId
+        self.opId = opId
+        self.clientData = clientData
+        self.serverData = serverData
+        self.serverVersion = serverVersion
+        self.createdAt = createdAt
+        self.resolvedAt = resolvedAt
+    }
+}
+
+/// One full-text hit.
+public struct SearchHit: Sendable, Equatable {
+    public var recordId: String
+    public var rank: Double
+}
+
+/// Synchronous reads inside one consistent snapshot of one profile. Implementations run the
+/// body on a thread of their own (never a Swift concurrency thread), so blocking is allowed.
+public protocol SyncReader {
+    /// The profile row (sequence, purge horizon, settings).
+    func profileState(_ profileId: String) throws -> StoredProfile?
+    /// The profile's settings JSON object.
+    func profileSettings(_ profileId: String) throws -> [String: JSONValue]
+    /// One record, live or tombstoned.
+    func record(_ profileId: String, _ collection: String, _ id: String) throws -> StoredRecord?
+    /// Several records by id (missing ones are absent from the answer).
+    func records(_ profileId: String, _ collection: String, ids: [String]) throws -> [String: StoredRecord]
+    /// The children of `parentId` (`nil` = top level) in `collection`, live only unless asked.
+    func children(_ profileId: String, _ collection: String, parentId: String?, includeDeleted: Bool) throws -> [StoredRecord]
+    /// Every record of a collection (live only unless asked), in no particular order.
+    func allRecords(_ profileId: String, _ collection: String, includeDeleted: Bool) throws -> [StoredRecord]
+    /// Records whose version is above `since`, oldest change first, at most `limit`.
+    func changedRecords(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> [StoredRecord]
+    /// Change-log entries above `since`, oldest first, at most `limit`.
+    func changes(_ profileId: String, since: Int64, limit: Int) throws -> [StoredChange]
+    /// A processed op, if this op id was seen in this profile.
+    func opResult(_ profileId: String, _ opId: String) throws -> StoredOpResult?
+    /// Open (or all) logged conflicts, newest first.
+    func conflicts(_ profileId: String, includeResolved: Bool, limit: Int) throws -> [StoredConflict]
+    /// Live children of a parent ordered by (position, id), skipping `excluding`, from `offset`.
+    func siblingSlice(_ profileId: String, _ collection: String, parentId: String?, excluding: String?, offset: Int, limit: Int) throws -> [SiblingKey]
+    /// The live sibling right after (or before) the key `(position, id)`, skipping `excluding`.
+    func siblingNext(_ profileId: String, _ collection: String, parentId: String?, excluding: String?, after key: SiblingKey, forward: Bool) throws -> SiblingKey?
+    /// The last live child of a parent, skipping `excluding`.
+    func lastSibling(_ profileId: String, _ collection: String, parentId: String?, excluding: String?) throws -> SiblingKey?
+    /// How many live siblings sort before `(position, id)`: the computed `sortOrder`.
+    func siblingIndex(_ profileId: String, _ collection: String, parentId: String?, key: SiblingKey) throws -> Int
+    /// The change-log entry with this sequence.
+    func change(_ profileId: String, seq: Int64) throws -> StoredChange?
+    /// Full-text search over live bookmarks; ranked best first, with the total match count.
+    func searchBookmarks(_ profileId: String, match: String, limit: Int, offset: Int) throws -> (hits: [SearchHit], total: Int)
+}
+
+/// Writes inside one transaction that holds the profile's write lock: the sequence assigned here
+/// is in commit order, so a pull by cursor can never skip a change.
+public protocol SyncTransaction: SyncReader {
+    /// Saves the profile's sequence after the changes of this transaction.
+    func setSequence(_ profileId: String, _ seq: Int64) throws
+    /// Inserts or replaces a record.
+    func saveRecord(_ record: StoredRecord) throws
+    /// Appends to the change log.
+    func appendChange(_ change: StoredChange) throws
+    /// Stores an op's result under its op id.
+    func saveOpResult(_ result: StoredOpResult) throws
+    /// Logs a conflict; returns its id.
+    func logConflict(_ profileId: String, _ conflict: StoredConflict) throws -> Int64
+    /// Marks the open conflicts of a record resolved.
+    func resolveConflicts(_ profileId: String, _ collection: String, _ recordId: String, at: Int64) throws
+    /// Puts a bookmark in (or, with `nil` fields, takes it out of) the full-text index.
+    func indexBookmark(_ profileId: String, id: String, fields: BookmarkSearchFields?) throws
+}
+
+/// Where a node sits among its siblings.
+public struct SiblingKey: Sendable, Equatable {
+    public var id: String
+    public var position: String
+}
+
+/// The text of a bookmark that search looks at.
+public struct BookmarkSearchFields: Sendable, Equatable {
+    public var title: String
+    public var url: String
+    public var tags: String
+    public var notes: String
+}
