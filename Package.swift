@@ -72,9 +72,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "CairnTestFixtures",
+            path: "Tests/CairnTestFixtures",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CairnCoreTests",
-            dependencies: ["CairnCore"],
+            dependencies: ["CairnCore", "CairnTestFixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -82,6 +87,7 @@ let package = Package(
             dependencies: [
                 "CairnCore",
                 "CairnServer",
+                "CairnTestFixtures",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import CairnCore
+import CairnTestFixtures
 
 /// Parsing and rendering the Netscape bookmark HTML format that Firefox and Chrome export.
 @Suite("Netscape bookmark file")

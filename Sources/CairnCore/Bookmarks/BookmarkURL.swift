@@ -11,6 +11,9 @@ public enum BookmarkURL {
         "moz-extension", "view-source", "resource", "feed",
     ]
 
+    /// Schemes that need `//host`.
+    static let hierarchicalSchemes: Set<String> = ["http", "https", "ftp", "ftps", "ws", "wss"]
+
     /// The scheme of `url`, lower-cased, if it has a syntactically valid one.
     public static func scheme(of url: String) -> String? {
         guard let colon = url.firstIndex(of: ":") else { return nil }
@@ -30,6 +33,12 @@ public enum BookmarkURL {
         }
         guard let scheme = scheme(of: url), allowedSchemes.contains(scheme) else {
             throw CairnError(.validation, "url scheme is not allowed", field: "url")
+        }
+        if hierarchicalSchemes.contains(scheme) {
+            let rest = url.dropFirst(scheme.count + 1)
+            guard rest.hasPrefix("//"), let host = rest.dropFirst(2).split(whereSeparator: { "/?#".contains($0) }).first, !host.isEmpty else {
+                throw CairnError(.validation, "url has no host", field: "url")
+            }
         }
     }
 

@@ -30,7 +30,9 @@ extension BatchApplier {
                 return .refuse(try self.conflictResult(op, existing, code: .conflict, message: "Version \(op.expectedVersion ?? 0) is stale; current is \(existing.version)", recordJSON: recordJSON))
             }
         }
-        let merge = self.mergeFields(into: existing, fields: fields, stamp: stamp, strategy: strategy, causal: causal, blind: blind)
+        let merge = self.mergeFields(
+            into: existing, fields: fields, stamp: stamp, strategy: strategy, causal: causal, blind: blind, expectedVersion: op.expectedVersion
+        )
         if merge.appliedFields.isEmpty && !fields.isEmpty {
             if strategy == .merge {
                 var result = self.result(op, .merged, existing)

@@ -121,6 +121,10 @@ final class BatchApplier {
         if isNew {
             record.createdSeq = self.seq
             record.createdAt = self.now
+            for field in record.fieldStamps.keys { record.fieldVersions[field] = self.seq }
+        }
+        for (field, version) in record.fieldVersions where version == Self.pendingVersion {
+            record.fieldVersions[field] = self.seq
         }
         try self.tx.saveRecord(record)
         try self.tx.appendChange(
@@ -144,10 +148,16 @@ final class BatchApplier {
         var changed: Bool = false
     }
 
+    /// Marks a field set by the change being committed (replaced by its sequence in `commit`).
+    static let pendingVersion: Int64 = -1
+
     /// Merges `fields` (a `nil` value removes the field) into `record` under `strategy`.
-    /// `causal` means the writer saw the current version: everything applies.
+    /// `causal` means the writer saw the current version: everything applies. Under `merge`, a
+    /// field also takes the write when it has not changed since the writer's `expectedVersion`
+    /// (the writer saw its current value), else the later HLC stamp wins.
     func mergeFields(
-        into record: StoredRecord, fields: [String: JSONValue?], stamp: HLC, strategy: ConflictStrategy, causal: Bool, blind: Bool
+        into record: StoredRecord, fields: [String: JSONValue?], stamp: HLC, strategy: ConflictStrategy, causal: Bool, blind: Bool,
+        expectedVersion: Int64? = nil
     ) -> FieldMerge {
         var merge = FieldMerge(record: record)
         let wholeRecordWins: Bool
@@ -159,7 +169,9 @@ final class BatchApplier {
         }
         for (field, value) in fields.sorted(by: { $0.key < $1.key }) {
             let current = record.fieldStamps[field] ?? record.hlc
-            let wins = wholeRecordWins || (strategy == .merge && stamp > current)
+            let fieldVersion = record.fieldVersions[field] ?? record.version
+            let unchangedSinceBase = expectedVersion.map { fieldVersion <= $0 } ?? false
+            let wins = wholeRecordWins || (strategy == .merge && (unchangedSinceBase || stamp > current))
             guard wins else {
                 merge.skippedFields.append(field)
                 continue
@@ -167,6 +179,7 @@ final class BatchApplier {
             merge.appliedFields.append(field)
             let newStamp = stamp > current ? stamp : current.successor(after: stamp, node: stamp.node)
             merge.record.fieldStamps[field] = newStamp
+            merge.record.fieldVersions[field] = Self.pendingVersion
             if newStamp > merge.record.hlc { merge.record.hlc = newStamp }
             if let value {
                 if merge.record.data[field] != value {

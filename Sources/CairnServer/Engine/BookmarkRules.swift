@@ -85,7 +85,7 @@ struct BookmarkRules {
             return try self.update(op, existing: existing, data: data, stamp: stamp)
         }
         var fields = try self.validatedFields(data, existing: nil)
-        let isFolder = fields["isFolder"]??.boolValue ?? (fields["url"] == nil || fields["url"]??.isNull == true)
+        let isFolder = fields["isFolder"]??.boolValue ?? false
         fields["isFolder"] = .bool(isFolder)
         let url = fields["url"]??.stringValue
         if isFolder {

@@ -12,6 +12,9 @@ public struct StoredRecord: Sendable, Equatable {
     public var data: [String: JSONValue]
     /// For each field, the HLC stamp of the write that set it.
     public var fieldStamps: [String: HLC]
+    /// For each field, the version (profile sequence) of the change that last set it; a field
+    /// unchanged since a client's `expectedVersion` takes that client's edit without a clash.
+    public var fieldVersions: [String: Int64] = [:]
     /// The latest stamp of any field (the whole-record stamp for `lww`).
     public var hlc: HLC
     /// Tree parent (bookmarks).

@@ -25,6 +25,29 @@ final class SQLiteSyncTransaction: SyncTransaction {
         try JSONDecoder().decode(T.self, from: Data(text.utf8))
     }
 
+    /// `field → "<hlc>|<version>"`.
+    static func encodeStamps(_ record: StoredRecord) -> [String: String] {
+        var stamps: [String: String] = [:]
+        for (field, stamp) in record.fieldStamps {
+            stamps[field] = "\(stamp.description)|\(record.fieldVersions[field] ?? record.version)"
+        }
+        return stamps
+    }
+
+    static func decodeStamps(_ text: String) -> (stamps: [String: HLC], versions: [String: Int64]) {
+        var stamps: [String: HLC] = [:]
+        var versions: [String: Int64] = [:]
+        for (field, value) in (try? decode([String: String].self, text)) ?? [:] {
+            if let bar = value.lastIndex(of: "|"), let stamp = HLC(String(value[..<bar])) {
+                stamps[field] = stamp
+                versions[field] = Int64(value[value.index(after: bar)...])
+            } else if let stamp = HLC(value) {
+                stamps[field] = stamp
+            }
+        }
+        return (stamps, versions)
+    }
+
     // MARK: Reads
 
     func profileState(_ profileId: String) throws -> StoredProfile? {
@@ -249,7 +272,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
                 """
         ).execute(arguments: [
             record.profileId, record.collection, record.id, record.version, try Self.encode(record.data),
-            try Self.encode(record.fieldStamps.mapValues(\.description)), record.hlc.description, record.parentId, record.position,
+            try Self.encode(Self.encodeStamps(record)), record.hlc.description, record.parentId, record.position,
             record.createdAt, record.updatedAt, record.deleted, record.deletedAt, record.createdSeq,
         ])
     }
@@ -330,11 +353,12 @@ extension StoredRecord {
         self.init(
             profileId: row["profile_id"], collection: row["collection"], id: row["id"], version: row["version"],
             data: (try? SQLiteSyncTransaction.decode([String: JSONValue].self, data)) ?? [:],
-            fieldStamps: ((try? SQLiteSyncTransaction.decode([String: String].self, stamps)) ?? [:]).compactMapValues(HLC.init),
+            fieldStamps: SQLiteSyncTransaction.decodeStamps(stamps).stamps,
             hlc: HLC(hlc) ?? HLC(wall: 0, node: ""), parentId: row["parent_id"], position: row["position"],
             createdAt: row["created_at"], updatedAt: row["updated_at"], deleted: row["deleted"], deletedAt: row["deleted_at"],
             createdSeq: row["created_seq"]
         )
+        self.fieldVersions = SQLiteSyncTransaction.decodeStamps(stamps).versions
     }
 }
 

@@ -1,12 +1,12 @@
 /// Bookmark files shaped exactly like real browser exports.
-enum BookmarkFileFixtures {
+public enum BookmarkFileFixtures {
     /// A 1x1 PNG as Firefox and Chrome embed favicons.
-    static let pngIcon =
+    public static let pngIcon =
         "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg=="
 
     /// Firefox's "Export Bookmarks to HTML": the Bookmarks Menu's items at the top level, the toolbar
     /// and "Other Bookmarks" as flagged folders, a separator, tags, a keyword, descriptions.
-    static let firefox = #"""
+    public static let firefox = #"""
         <!DOCTYPE NETSCAPE-Bookmark-file-1>
         <!-- This is an automatically generated file.
              It will be read and overwritten.
@@ -51,7 +51,7 @@ enum BookmarkFileFixtures {
 
     /// Chrome's "Export bookmarks": "Bookmarks bar" flagged as the toolbar, then "Other bookmarks"
     /// and "Mobile bookmarks" with no attribute.
-    static let chrome = #"""
+    public static let chrome = #"""
         <!DOCTYPE NETSCAPE-Bookmark-file-1>
         <!-- This is an automatically generated file.
              It will be read and overwritten.
