@@ -14,7 +14,8 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the Cairn sync server.",
         discussion: """
             Environment variables: CAIRN_HOST, CAIRN_PORT, CAIRN_DATA_DIR, CAIRN_REGISTRATION,
-            CAIRN_CORS_ORIGINS (comma-separated), CAIRN_LOG_LEVEL, CAIRN_TRUSTED_PROXIES (comma-separated).
+            CAIRN_CORS_ORIGINS (comma-separated), CAIRN_LOG_LEVEL, CAIRN_TRUSTED_PROXIES (comma-separated),
+            CAIRN_TOMBSTONE_RETENTION_DAYS.
             Advanced: CAIRN_BCRYPT_COST (default 12; lower only in tests).
             """
     )
@@ -40,6 +41,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("trusted-proxy"), help: "Address of a reverse proxy whose X-Forwarded-For is trusted (repeatable). [env: CAIRN_TRUSTED_PROXIES]")
     var trustedProxies: [String] = []
 
+    @Option(name: .customLong("tombstone-retention-days"), help: "Purge tombstones older than this many days (default: keep forever). [env: CAIRN_TOMBSTONE_RETENTION_DAYS]")
+    var tombstoneRetentionDays: Int?
+
     func resolvedConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
         var configuration = ServerConfiguration()
         configuration.host = self.host ?? environment["CAIRN_HOST"] ?? configuration.host
@@ -63,6 +67,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("log level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         configuration.logLevel = parsed
+        if let days = self.tombstoneRetentionDays ?? environment["CAIRN_TOMBSTONE_RETENTION_DAYS"].flatMap({ Int($0) }) {
+            guard days >= 1 else { throw ValidationError("tombstone retention must be at least 1 day") }
+            configuration.tombstoneRetentionDays = days
+        }
         if let raw = environment["CAIRN_BCRYPT_COST"] {
             guard let cost = UInt8(raw), (4...31).contains(cost) else { throw ValidationError("CAIRN_BCRYPT_COST must be 4 to 31") }
             configuration.bcryptCost = cost

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// Everything a running server is made of, assembled once by ``makeServer(configuration:logger:)``.
 /// Tests use it to reach the store and services behind the application.
@@ -91,6 +92,10 @@ public func buildApplication(_ components: CairnServerComponents) -> some Applic
     let configuration = components.configuration
     let logger = components.logger
     let router = buildRouter(components)
+    var services: [any Service] = []
+    if let days = configuration.tombstoneRetentionDays, days > 0 {
+        services.append(TombstonePurger(engine: components.engine, retention: TimeInterval(days) * 86_400, logger: logger))
+    }
     return Application(
         router: router,
         server: .http1(configuration: .init(idleTimeout: .seconds(configuration.idleTimeoutSeconds))),
@@ -99,6 +104,7 @@ public func buildApplication(_ components: CairnServerComponents) -> some Applic
             serverName: nil,
             availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)
         ),
+        services: services,
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             logger.notice(

@@ -56,6 +56,9 @@ public struct ServerConfiguration: Sendable {
     public var maxConnections: Int = 16_000
     /// Peers whose `X-Forwarded-For` header is trusted (a reverse proxy); empty = none.
     public var trustedProxies: [String] = []
+    /// Days a tombstone is kept before it may be purged; `nil` keeps tombstones forever (the
+    /// default). Cursors older than a purged tombstone get `410 RESYNC_REQUIRED`.
+    public var tombstoneRetentionDays: Int?
     /// The clock (tests inject a manual one).
     public var clock: ServerClock = .system
 

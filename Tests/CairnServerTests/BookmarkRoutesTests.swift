@@ -406,3 +406,38 @@ struct BookmarkRoutesTests {
         }
     }
 }
+
+@Suite("Tombstone purge")
+struct TombstonePurgeTests {
+    @Test func aCursorOlderThanAPurgedTombstoneMustResyncWhileANewerOneKeepsPulling() async throws {
+        let manual = ManualClock()
+        try await withTestServer(clock: manual.clock) { client, components in
+            let device = try await Device.register(client, "purge@example.com").withAPIKey()
+            let base = try await device.pull(since: 0).cursor
+            _ = try await device.push([
+                .createBookmark("1", id: "old", title: "Old", url: "https://old.example"),
+                .createBookmark("2", id: "keep", title: "Keep", url: "https://keep.example"),
+            ])
+            _ = try await device.push([.deleteBookmark("3", id: "old")])
+            let afterDelete = try await device.pull(since: base).cursor
+            manual.advance(by: 40 * 86_400)
+            _ = try await device.push([.createBookmark("4", id: "fresh", title: "Fresh", url: "https://fresh.example")])
+            // When tombstones older than 30 days are purged
+            let purged = try await components.engine.purgeTombstones(olderThan: 30 * 86_400)
+            #expect(purged == 1)
+            // Then a device that synced before the delete must resync: no partial diff
+            let stale = try await client.get("/api/sync/pull?since=\(base)", token: device.token)
+            #expect(stale.status == .gone)
+            #expect(try decode(ErrorEnvelope.self, stale).error.code == "RESYNC_REQUIRED")
+            // A device past the horizon keeps pulling normally, and a full pull works
+            let recent = try await device.pull(since: afterDelete)
+            #expect(recent.changes.map(\.id) == ["fresh"])
+            let full = try await device.pull(since: 0)
+            #expect(!full.changes.contains { $0.id == "old" })
+            #expect(full.changes.contains { $0.id == "keep" })
+            // The seed 000 sync endpoint says the same
+            let seed = try await client.post("/api/bookmarks/sync", jsonBody(#"{"changes":[],"lastSyncVersion":\#(base)}"#), token: device.token)
+            #expect(seed.status == .gone)
+        }
+    }
+}

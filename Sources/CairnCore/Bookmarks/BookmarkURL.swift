@@ -36,7 +36,7 @@ public enum BookmarkURL {
         }
         if hierarchicalSchemes.contains(scheme) {
             let rest = url.dropFirst(scheme.count + 1)
-            guard rest.hasPrefix("//"), let host = rest.dropFirst(2).split(whereSeparator: { "/?#".contains($0) }).first, !host.isEmpty else {
+            guard rest.hasPrefix("//"), !rest.dropFirst(2).prefix(while: { !"/?#".contains($0) }).isEmpty else {
                 throw CairnError(.validation, "url has no host", field: "url")
             }
         }

@@ -159,6 +159,19 @@ public struct SyncEngine: Sendable {
         }
     }
 
+    /// Purges tombstones older than `retention` seconds in every profile; returns how many.
+    /// Cursors older than a purged tombstone then get `410 RESYNC_REQUIRED`, never a partial diff.
+    @discardableResult
+    public func purgeTombstones(olderThan retention: TimeInterval) async throws -> Int {
+        let cutoff = self.clock.nowMilliseconds - Int64(retention * 1000)
+        var total = 0
+        for profileId in try await self.store.profileIds() {
+            total += try await self.store.write(profileId: profileId) { tx in try tx.purgeTombstones(profileId, deletedBefore: cutoff) }
+        }
+        if total > 0 { self.logger.info("Purged tombstones", metadata: ["count": "\(total)"]) }
+        return total
+    }
+
     /// The logged conflicts of a profile (open ones unless `includeResolved`).
     public func conflicts(profileId: String, includeResolved: Bool, limit: Int) async throws -> [StoredConflict] {
         try await self.store.read { reader in try reader.conflicts(profileId, includeResolved: includeResolved, limit: max(1, min(limit, 1000))) }

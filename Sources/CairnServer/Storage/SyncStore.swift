@@ -85,6 +85,9 @@ public protocol SyncStore: Sendable {
     /// when it throws.
     func write<T: Sendable>(profileId: String, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T
 
+    /// Ids of every live profile (for maintenance such as tombstone purging).
+    func profileIds() async throws -> [String]
+
     /// Runs `body` over one consistent read snapshot.
     func read<T: Sendable>(_ body: @escaping @Sendable (any SyncReader) throws -> T) async throws -> T
 

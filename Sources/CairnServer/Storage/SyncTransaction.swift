@@ -190,6 +190,10 @@ public protocol SyncTransaction: SyncReader {
     func logConflict(_ profileId: String, _ conflict: StoredConflict) throws -> Int64
     /// Marks the open conflicts of a record resolved.
     func resolveConflicts(_ profileId: String, _ collection: String, _ recordId: String, at: Int64) throws
+    /// Removes tombstones deleted before `deletedBefore` (ms) and the change-log entries up to
+    /// the newest of them, and raises the profile's purge horizon to that version (cursors older
+    /// than it must resync). Returns the number of tombstones removed.
+    func purgeTombstones(_ profileId: String, deletedBefore: Int64) throws -> Int
     /// Puts a bookmark in (or, with `nil` fields, takes it out of) the full-text index.
     func indexBookmark(_ profileId: String, id: String, fields: BookmarkSearchFields?) throws
 }

@@ -32,6 +32,12 @@ struct Device: Sendable {
         return Device(client: client, token: session.token, name: name)
     }
 
+    /// The same account authenticating with a fresh API key (which does not expire).
+    func withAPIKey() async throws -> Device {
+        let created = try await self.client.post("/api/keys", jsonBody(#"{"name":"test"}"#), token: self.token)
+        return Device(client: self.client, token: try decode(CreatedAPIKey.self, created).secret, name: self.name)
+    }
+
     func named(_ name: String) -> Device { Device(client: self.client, token: self.token, name: name) }
 
     func push(_ operations: [SyncOperation], atomic: Bool = false, strategy: ConflictStrategy? = nil, cursor: Int64? = nil) async throws -> PushAnswer {

@@ -282,6 +282,10 @@ public final class SQLiteSyncStore: SyncStore {
         }
     }
 
+    public func profileIds() async throws -> [String] {
+        try await self.pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM profiles WHERE deleted_at IS NULL ORDER BY id") }
+    }
+
     public func read<T: Sendable>(_ body: @escaping @Sendable (any SyncReader) throws -> T) async throws -> T {
         try await self.pool.read { db in
             try body(SQLiteSyncTransaction(db))

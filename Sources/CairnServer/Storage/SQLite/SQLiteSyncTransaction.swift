@@ -317,6 +317,22 @@ final class SQLiteSyncTransaction: SyncTransaction {
         ).execute(arguments: [at, profileId, collection, recordId])
     }
 
+    func purgeTombstones(_ profileId: String, deletedBefore: Int64) throws -> Int {
+        guard let horizon = try Int64.fetchOne(
+            self.db,
+            sql: "SELECT MAX(version) FROM records WHERE profile_id = ? AND deleted = 1 AND deleted_at < ?",
+            arguments: [profileId, deletedBefore]
+        ) else { return 0 }
+        try self.db.execute(
+            sql: "DELETE FROM records WHERE profile_id = ? AND deleted = 1 AND deleted_at < ? AND version <= ?",
+            arguments: [profileId, deletedBefore, horizon]
+        )
+        let removed = self.db.changesCount
+        try self.db.execute(sql: "UPDATE profiles SET purge_seq = MAX(purge_seq, ?) WHERE id = ?", arguments: [horizon, profileId])
+        try self.db.execute(sql: "DELETE FROM changes WHERE profile_id = ? AND seq <= ?", arguments: [profileId, horizon])
+        return removed
+    }
+
     func indexBookmark(_ profileId: String, id: String, fields: BookmarkSearchFields?) throws {
         let existing = try Int64.fetchOne(
             self.db.cachedStatement(sql: "SELECT rowid FROM bookmark_search_map WHERE profile_id = ? AND record_id = ?"),

@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+@testable import CairnCore
+
+@Suite("Sync primitives")
+struct SyncPrimitivesTests {
+    // MARK: HLC
+
+    @Test func hlcOrdersByWallThenCounterThenNode() {
+        let a = HLC(wall: 100, counter: 0, node: "b")
+        let b = HLC(wall: 100, counter: 1, node: "a")
+        let c = HLC(wall: 101, counter: 0, node: "a")
+        let d = HLC(wall: 100, counter: 0, node: "c")
+        #expect(a < b && b < c)
+        #expect(a < d)
+        #expect([c, a, d, b].sorted() == [a, d, b, c])
+    }
+
+    @Test func hlcStringFormSortsLikeTheStampAndRoundTrips() throws {
+        let stamps = [HLC(wall: 5, counter: 0, node: "x"), HLC(wall: 1_700_000_000_000, counter: 255, node: "phone-1"), HLC(wall: 1_700_000_000_000, counter: 4096, node: "a")]
+        for stamp in stamps { #expect(HLC(stamp.description) == stamp) }
+        #expect(stamps.sorted().map(\.description) == stamps.map(\.description).sorted())
+        #expect(HLC("1700000000000")?.wall == 1_700_000_000_000)
+        #expect(HLC("garbage") == nil)
+        #expect(HLC("-5-0-x") == nil)
+        let decoded = try JSONDecoder().decode([HLC].self, from: Data(#"["000000000000005-000000-x", 1700000000000]"#.utf8))
+        #expect(decoded[0] == HLC(wall: 5, node: "x"))
+        #expect(decoded[1].wall == 1_700_000_000_000)
+    }
+
+    @Test func successorIsAfterBoth() {
+        let a = HLC(wall: 10, counter: 3, node: "a")
+        let b = HLC(wall: 10, counter: 5, node: "b")
+        let next = a.successor(after: b, node: "c")
+        #expect(next > a && next > b)
+    }
+
+    // MARK: Fractional index
+
+    @Test func betweenIsStrictlyBetween() {
+        let cases: [(String?, String?)] = [(nil, nil), ("V", nil), (nil, "V"), ("V", "W"), ("V", "V1"), ("VV", "W"), (nil, "1"), (nil, "01"), ("y", nil), ("zzzz", nil)]
+        for (lower, upper) in cases {
+            let key = FractionalIndex.between(lower, upper)
+            #expect(FractionalIndex.isValid(key), "\(String(describing: lower)) \(String(describing: upper)) → \(key)")
+            if let lower { #expect(lower < key, "\(lower) < \(key)") }
+            if let upper { #expect(key < upper, "\(key) < \(upper)") }
+        }
+    }
+
+    @Test func repeatedInsertionAtTheFrontAndInTheMiddleStaysOrdered() {
+        var keys = [FractionalIndex.between(nil, nil)]
+        for _ in 0..<200 { keys.insert(FractionalIndex.between(nil, keys[0]), at: 0) }
+        for _ in 0..<200 { keys.insert(FractionalIndex.between(keys[100], keys[101]), at: 101) }
+        for _ in 0..<200 { keys.append(FractionalIndex.between(keys.last, nil)) }
+        #expect(keys == keys.sorted())
+        #expect(Set(keys).count == keys.count)
+        #expect(keys.allSatisfy(FractionalIndex.isValid))
+        #expect(keys.map(\.count).max() ?? 0 < 64)
+    }
+
+    @Test func sequenceGivesOrderedDistinctKeys() {
+        let keys = FractionalIndex.sequence(count: 1000, between: "A", and: "B")
+        #expect(keys.count == 1000)
+        #expect(keys == keys.sorted())
+        #expect(Set(keys).count == 1000)
+        #expect(keys.first.map { "A" < $0 } == true)
+        #expect(keys.last.map { $0 < "B" } == true)
+    }
+
+    @Test func rejectsMalformedKeys() {
+        for key in ["", "V0", "a b", "é", String(repeating: "V", count: 129), "-"] {
+            #expect(!FractionalIndex.isValid(key), "\(key)")
+        }
+    }
+
+    // MARK: URLs
+
+    @Test func normalisesURLsForDuplicateDetection() {
+        #expect(BookmarkURL.normalized("HTTPS://Example.COM:443/Path/") == "https://example.com/Path")
+        #expect(BookmarkURL.normalized("http://example.com") == "http://example.com/")
+        #expect(BookmarkURL.normalized("http://example.com:80/?q=1") == "http://example.com/?q=1")
+        #expect(BookmarkURL.normalized("https://example.com/a#frag") == "https://example.com/a#frag")
+        #expect(BookmarkURL.normalized("https://example.com:8443/") == "https://example.com:8443/")
+    }
+
+    @Test func validatesSchemesAndHosts() {
+        for ok in ["https://a.example", "http://localhost:8080/x", "javascript:alert(1)", "place:sort=8", "about:blank", "file:///tmp/x", "chrome://settings", "moz-extension://abc/page.html", "data:text/html,hi"] {
+            #expect(throws: Never.self) { try BookmarkURL.validate(ok, maxBytes: 16384) }
+        }
+        for bad in ["", "notaurl", "gopher-evil://x", "https:", "http:///path", "https://a.example/\u{7}", "1http://x"] {
+            #expect(throws: CairnError.self, "\(bad)") { try BookmarkURL.validate(bad, maxBytes: 16384) }
+        }
+        #expect(throws: CairnError.self) { try BookmarkURL.validate("https://a.example/" + String(repeating: "x", count: 100), maxBytes: 50) }
+    }
+
+    // MARK: JSON shape
+
+    @Test func measuresDepthSkippingStrings() {
+        #expect(JSONShape.depth(of: Array(#"{"a":[1,{"b":2}]}"#.utf8), limit: 32) == 3)
+        #expect(JSONShape.depth(of: Array(#"{"a":"[[[[{{{{","b":"\"[["}"#.utf8), limit: 32) == 1)
+        #expect(JSONShape.depth(of: Array(String(repeating: "[", count: 10_000).utf8), limit: 32) == 33)
+    }
+
+    @Test func emailsAreValidatedAndNormalised() throws {
+        #expect(try EmailAddress.validate("  Ann@Example.com ") == "Ann@Example.com")
+        #expect(EmailAddress.normalized("Ann@Example.COM") == "ann@example.com")
+        for bad in ["", "a", "a@", "@b.co", "a@b", "a b@c.co", "a@b..co", "a@.b.co", "a@b.co.", "a@@b.co"] {
+            #expect(throws: CairnError.self, "\(bad)") { try EmailAddress.validate(bad) }
+        }
+    }
+}
