@@ -93,8 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
         if configuration.bcryptCost < 10 {
             logger.warning("CAIRN_BCRYPT_COST=\(configuration.bcryptCost) is below 10: for tests only, never for real accounts")
         }
-        let app = try await buildApplication(configuration: configuration, logger: logger)
-        try await app.runService()
+        try await runServer(configuration: configuration, logger: logger)
         logger.notice("Cairn stopped")
     }
 }

@@ -32,6 +32,7 @@ public struct CairnError: Error, Sendable, Equatable, CustomStringConvertible {
         case syncFailed = "SYNC_FAILED"
         case registrationClosed = "REGISTRATION_CLOSED"
         case unsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+        case upgradeRequired = "UPGRADE_REQUIRED"
         case internalError = "INTERNAL_ERROR"
         case unavailable = "SERVICE_UNAVAILABLE"
     }

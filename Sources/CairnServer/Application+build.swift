@@ -1,6 +1,7 @@
 import CairnCore
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import HummingbirdCore
 import Logging
 import NIOCore
@@ -13,15 +14,16 @@ public struct CairnServerComponents: Sendable {
     public let store: any SyncStore
     public let metrics: ServerMetrics
     public let engine: SyncEngine
+    /// The WebSocket hub (also the engine's change notifier).
+    public let hub: SyncHub
+    let tickets: WebSocketTickets
     let auth: AuthService
     let logger: Logger
 }
 
 /// Opens the data directory and database (running migrations and the durability check) and
 /// wires the services. Nothing listens yet.
-public func makeServer(
-    configuration: ServerConfiguration, logger: Logger? = nil, notifier: any ChangeNotifier = NoChangeNotifier()
-) async throws -> CairnServerComponents {
+public func makeServer(configuration: ServerConfiguration, logger: Logger? = nil) async throws -> CairnServerComponents {
     var logger = logger ?? Logger(label: "cairn")
     logger.logLevel = configuration.logLevel
     try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
@@ -34,8 +36,16 @@ public func makeServer(
         store: store, tokens: tokens, hasher: hasher, clock: configuration.clock, logger: logger,
         refreshTokenLifetime: configuration.refreshTokenLifetime, refreshGrace: configuration.refreshGraceSeconds
     )
-    let engine = SyncEngine(store: store, clock: configuration.clock, limits: configuration.limits, notifier: notifier, logger: logger)
-    return CairnServerComponents(configuration: configuration, store: store, metrics: ServerMetrics(), engine: engine, auth: auth, logger: logger)
+    let metrics = ServerMetrics()
+    let hub = SyncHub(
+        auth: auth, metrics: metrics, logger: logger, maxConnectionsPerUser: configuration.maxWebSocketsPerUser,
+        sweepInterval: .milliseconds(Int(configuration.webSocketSweepSeconds * 1000))
+    )
+    let engine = SyncEngine(store: store, clock: configuration.clock, limits: configuration.limits, notifier: hub, logger: logger)
+    return CairnServerComponents(
+        configuration: configuration, store: store, metrics: metrics, engine: engine, hub: hub,
+        tickets: WebSocketTickets(clock: configuration.clock), auth: auth, logger: logger
+    )
 }
 
 /// Builds the router with every route and middleware.
@@ -71,9 +81,44 @@ public func buildRouter(_ components: CairnServerComponents) -> Router<CairnRequ
     authController.addProtectedRoutes(to: api)
     APIKeyController(auth: components.auth).addRoutes(to: api)
     let profiles = ProfileResolver(store: components.store)
+    components.webSocketController(profiles: profiles).addHTTPRoutes(public: router, protected: api)
     BookmarksController(engine: components.engine, profiles: profiles, limits: configuration.limits).addRoutes(to: api)
     SyncController(engine: components.engine, profiles: profiles, limits: configuration.limits).addRoutes(to: api)
     return router
+}
+
+/// The router that decides WebSocket upgrades.
+func buildWebSocketRouter(_ components: CairnServerComponents) -> Router<CairnRequestContext> {
+    let router = Router(context: CairnRequestContext.self)
+    components.webSocketController(profiles: ProfileResolver(store: components.store)).addUpgradeRoute(to: router)
+    return router
+}
+
+extension CairnServerComponents {
+    func webSocketController(profiles: ProfileResolver) -> WebSocketController {
+        WebSocketController(
+            hub: self.hub, engine: self.engine, auth: self.auth, tickets: self.tickets, profiles: profiles,
+            allowlist: OriginAllowlist(self.configuration.corsOrigins), configuration: self.configuration, logger: self.logger
+        )
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM: the application, then, first to stop, the service
+/// that closes every WebSocket with 1001 before the HTTP server goes away.
+public func runServer(configuration: ServerConfiguration, logger: Logger) async throws {
+    let components = try await makeServer(configuration: configuration, logger: logger)
+    let app = buildApplication(components)
+    let group = ServiceGroup(
+        configuration: .init(
+            services: [
+                .init(service: app),
+                .init(service: WebSocketShutdownService(hub: components.hub)),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+    )
+    try await group.run()
 }
 
 /// Builds the whole Cairn application: `cairn serve` and the tests both call this.
@@ -92,13 +137,24 @@ public func buildApplication(_ components: CairnServerComponents) -> some Applic
     let configuration = components.configuration
     let logger = components.logger
     let router = buildRouter(components)
-    var services: [any Service] = []
+    var services: [any Service] = [components.hub]
     if let days = configuration.tombstoneRetentionDays, days > 0 {
         services.append(TombstonePurger(engine: components.engine, retention: TimeInterval(days) * 86_400, logger: logger))
     }
     return Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: .seconds(configuration.idleTimeoutSeconds))),
+        server: .http1WebSocketUpgrade(
+            webSocketRouter: buildWebSocketRouter(components),
+            configuration: .init(
+                http1: .init(idleTimeout: .seconds(configuration.idleTimeoutSeconds)),
+                ws: .init(
+                    maxFrameSize: configuration.limits.maxWebSocketMessageBytes,
+                    autoPing: .enabled(timePeriod: .seconds(configuration.webSocketPingSeconds)),
+                    closeTimeout: .seconds(5),
+                    validateUTF8: true
+                )
+            )
+        ),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: nil,

@@ -54,6 +54,17 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeoutSeconds: Int64 = 60
     /// Most simultaneous connections accepted (below the process's open-file limit).
     public var maxConnections: Int = 16_000
+    /// Most WebSockets one user may hold open.
+    public var maxWebSocketsPerUser: Int = 100
+    /// Seconds between WebSocket pings; a ping still unanswered when the next is due closes the socket.
+    public var webSocketPingSeconds: Int64 = 30
+    /// Seconds an unauthenticated socket may take to send `auth`.
+    public var webSocketAuthTimeoutSeconds: Double = 10
+    /// How often open sockets' credentials are re-checked (expired token, revoked key, disabled user).
+    public var webSocketSweepSeconds: Double = 2
+    /// Bounds of each socket's outbox; beyond them the backlog is dropped and the client told to resync.
+    public var webSocketOutboxMessages: Int = 256
+    public var webSocketOutboxBytes: Int = 1 << 20
     /// Peers whose `X-Forwarded-For` header is trusted (a reverse proxy); empty = none.
     public var trustedProxies: [String] = []
     /// Days a tombstone is kept before it may be purged; `nil` keeps tombstones forever (the

@@ -2,8 +2,8 @@
 public struct AuthIdentity: Sendable, Equatable {
     /// How the credential was presented.
     public enum Method: Sendable, Equatable {
-        /// A JWT access token, issued at this time (seconds since 1970).
-        case accessToken(issuedAt: Int64)
+        /// A JWT access token, issued and expiring at these times (seconds since 1970).
+        case accessToken(issuedAt: Int64, expiresAt: Int64)
         /// An API key, optionally limited to one profile.
         case apiKey(id: String, profileId: String?)
     }

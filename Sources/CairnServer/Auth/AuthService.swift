@@ -166,7 +166,7 @@ public struct AuthService: Sendable {
             }
             return AuthIdentity(user: user, method: .apiKey(id: key.id, profileId: key.profileId))
         }
-        let claims: (userId: String, issuedAt: Date)
+        let claims: (userId: String, issuedAt: Date, expiresAt: Date)
         do {
             claims = try await self.tokens.verifyAccessToken(bearer)
         } catch {
@@ -176,7 +176,20 @@ public struct AuthService: Sendable {
         guard let user = try await self.store.user(id: claims.userId), !user.disabled, issuedAt >= user.tokensValidAfter else {
             throw CairnError.unauthorized
         }
-        return AuthIdentity(user: user, method: .accessToken(issuedAt: issuedAt))
+        return AuthIdentity(user: user, method: .accessToken(issuedAt: issuedAt, expiresAt: Int64(claims.expiresAt.timeIntervalSince1970)))
+    }
+
+    /// Whether an identity established earlier (a long-lived WebSocket) still holds: the user
+    /// exists and is enabled, the access token has not expired or been cut off by a logout
+    /// everywhere, the API key is not revoked.
+    func stillValid(_ identity: AuthIdentity) async throws -> Bool {
+        guard let user = try await self.store.user(id: identity.user.id), !user.disabled else { return false }
+        switch identity.method {
+        case .accessToken(let issuedAt, let expiresAt):
+            return self.clock.nowSeconds < expiresAt && issuedAt >= user.tokensValidAfter
+        case .apiKey(let id, _):
+            return try await self.store.apiKeyIsLive(id: id, userId: user.id)
+        }
     }
 
     // MARK: API keys

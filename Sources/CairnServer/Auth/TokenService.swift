@@ -50,12 +50,12 @@ struct TokenService: Sendable {
 
     /// The verified claims of `token`: signature, algorithm, key id and every time and audience
     /// claim. Throws for anything else.
-    func verifyAccessToken(_ token: String) async throws -> (userId: String, issuedAt: Date) {
+    func verifyAccessToken(_ token: String) async throws -> (userId: String, issuedAt: Date, expiresAt: Date) {
         guard token.utf8.count <= Self.maximumTokenLength else { throw TokenRejected() }
         try Self.checkHeader(of: token)
         let payload = try await self.keys.verify(token, as: AccessTokenPayload.self)
         try payload.verifyStandardClaims(now: self.clock.now, issuer: Self.issuer, audience: Self.audience)
-        return (payload.sub.value, payload.iat.value)
+        return (payload.sub.value, payload.iat.value, payload.exp.value)
     }
 
     /// Refuses any header but `{"alg":"HS256","kid":<ours>,"typ":"JWT"}`: no `none`, no other

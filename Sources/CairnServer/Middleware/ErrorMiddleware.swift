@@ -87,6 +87,7 @@ extension CairnError.Code {
         case .resyncRequired: .gone
         case .syncFailed, .internalError: .internalServerError
         case .unsupportedMediaType: .unsupportedMediaType
+        case .upgradeRequired: .upgradeRequired
         case .unavailable: .serviceUnavailable
         }
     }

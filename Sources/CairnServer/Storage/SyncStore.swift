@@ -75,6 +75,9 @@ public protocol SyncStore: Sendable {
     /// Revokes the user's key; `false` if the user has no such live key.
     func revokeAPIKey(userId: String, id: String, at: Int64) async throws -> Bool
 
+    /// Whether the user's key with this id exists and is not revoked.
+    func apiKeyIsLive(id: String, userId: String) async throws -> Bool
+
     /// Records the last use of a key (best effort).
     func touchAPIKey(id: String, at: Int64) async throws
 

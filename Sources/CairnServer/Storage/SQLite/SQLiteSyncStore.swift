@@ -267,6 +267,12 @@ public final class SQLiteSyncStore: SyncStore {
         }
     }
 
+    public func apiKeyIsLive(id: String, userId: String) async throws -> Bool {
+        try await self.pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM api_keys WHERE id = ? AND user_id = ? AND revoked_at IS NULL", arguments: [id, userId]) ?? false
+        }
+    }
+
     public func touchAPIKey(id: String, at: Int64) async throws {
         try await self.pool.write { db in
             try db.execute(sql: "UPDATE api_keys SET last_used_at = ? WHERE id = ?", arguments: [at, id])

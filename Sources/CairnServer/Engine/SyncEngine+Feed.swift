@@ -1,0 +1,57 @@
+import CairnCore
+import Foundation
+
+/// A page of the change feed a WebSocket connection streams.
+public struct FeedPage: Sendable {
+    /// Changed records since the cursor, oldest first, as seed 000 events.
+    public var events: [SyncEventMessage]
+    /// The version of each event's record (for filtering a connection's own changes).
+    public var versions: [Int64]
+    /// Where the next page starts.
+    public var cursor: Int64
+    public var hasMore: Bool
+}
+
+extension SyncEngine {
+    /// The records changed after `since` in `collections` (all when `nil`), as events; one
+    /// consistent read, so a page never tears.
+    public func feed(profileId: String, since: Int64, collections: [String]?, limit: Int) async throws -> FeedPage {
+        let limit = max(1, min(limit, 1000))
+        return try await self.store.read { reader in
+            guard let profile = try reader.profileState(profileId) else { throw CairnError.notFound("Profile") }
+            try Self.checkCursor(since, profile: profile)
+            var records = try reader.changedRecords(profileId, since: since, collections: collections, limit: limit + 1)
+            let hasMore = records.count > limit
+            if hasMore { records.removeLast() }
+            let changes = try Self.changes(records, reader: reader, profileId: profileId)
+            var events: [SyncEventMessage] = []
+            events.reserveCapacity(records.count)
+            for (record, change) in zip(records, changes) {
+                let clientId = try reader.change(profileId, seq: record.version)?.clientId
+                let data: JSONValue
+                if record.collection == BookmarkRules.collection {
+                    data = change.data
+                } else {
+                    data = RecordRules.json(record)
+                }
+                events.append(
+                    SyncEventMessage(
+                        id: String(record.version), type: record.deleted ? "delete" : (record.createdSeq > since ? "create" : "update"),
+                        collection: record.collection, bookmarkId: record.id, data: data, timestamp: record.updatedAt,
+                        clientId: clientId ?? "server", syncVersion: record.version
+                    )
+                )
+            }
+            let cursor = hasMore ? (records.last?.version ?? since) : max(since, profile.seq)
+            return FeedPage(events: events, versions: records.map(\.version), cursor: cursor, hasMore: hasMore)
+        }
+    }
+
+    /// The profile's sequence and purge horizon.
+    public func horizon(profileId: String) async throws -> (sequence: Int64, purged: Int64) {
+        try await self.store.read { reader in
+            guard let profile = try reader.profileState(profileId) else { throw CairnError.notFound("Profile") }
+            return (profile.seq, profile.purgeSeq)
+        }
+    }
+}

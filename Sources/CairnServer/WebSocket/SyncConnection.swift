@@ -1,0 +1,547 @@
+import CairnCore
+import Foundation
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import Synchronization
+
+/// One sync WebSocket: authentication, the seed 000 messages, and streaming the profile's changes
+/// from the connection's own cursor.
+///
+/// Three tasks per socket: a reader (decodes client messages), a session (handles messages and
+/// wake-ups one at a time, so a push and the catch-up never interleave), and a writer (drains the
+/// bounded outbox). The session owns the cursor; hints only wake it, so no change is skipped or
+/// sent twice whatever the order of commits, hints and pulls.
+final class SyncConnection: Sendable {
+    enum Event: Sendable {
+        case message(ClientMessage)
+        case malformed(code: String, message: String)
+        case wake
+        case authTimeout
+    }
+
+    struct Shared {
+        var wakePending = false
+        var oldestHint: ContinuousClock.Instant?
+        var closing = false
+    }
+
+    let hub: SyncHub
+    let engine: SyncEngine
+    let profiles: ProfileResolver
+    let limits: Limits
+    let logger: Logger
+    let outbox: Outbox
+    let authTimeout: Double
+    let inboundLimiter: RateLimiter
+    let shared = Mutex(Shared())
+    let events: AsyncStream<Event>
+    let continuation: AsyncStream<Event>.Continuation
+
+    init(hub: SyncHub, engine: SyncEngine, profiles: ProfileResolver, configuration: ServerConfiguration, logger: Logger) {
+        let limits = configuration.limits
+        self.outbox = Outbox(maxMessages: configuration.webSocketOutboxMessages, maxBytes: configuration.webSocketOutboxBytes)
+        self.authTimeout = configuration.webSocketAuthTimeoutSeconds
+        self.hub = hub
+        self.engine = engine
+        self.profiles = profiles
+        self.limits = limits
+        self.logger = logger
+        self.inboundLimiter = RateLimiter(perMinute: 50 * 60, burst: 200)
+        (self.events, self.continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingOldest(64))
+    }
+
+    // MARK: Signals from elsewhere
+
+    /// A commit happened in this connection's profile.
+    func wake(at instant: ContinuousClock.Instant) {
+        let shouldYield = self.shared.withLock { shared in
+            if shared.oldestHint == nil { shared.oldestHint = instant }
+            if shared.wakePending { return false }
+            shared.wakePending = true
+            return true
+        }
+        if shouldYield { self.continuation.yield(.wake) }
+    }
+
+    /// Closes the socket with `code` after what is already queued.
+    func requestClose(_ code: WebSocketErrorCode, reason: String) {
+        let first = self.shared.withLock { shared in
+            defer { shared.closing = true }
+            return !shared.closing
+        }
+        guard first else { return }
+        self.outbox.enqueueClose(code, reason: reason)
+        self.continuation.finish()
+    }
+
+    // MARK: Running
+
+    /// Runs the socket until either side closes it.
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, preauthenticated: (AuthIdentity, StoredProfile, String?)?) async throws {
+        self.hub.opened(self)
+        defer {
+            self.hub.closed(self)
+            self.outbox.close()
+        }
+        var session = Session(connection: self)
+        if let (identity, profile, clientId) = preauthenticated {
+            try await session.attach(identity: identity, profile: profile, clientId: clientId)
+        } else {
+            session.send(["type": "auth_required", "timeout": .number(self.authTimeout)])
+        }
+        enum Part { case reader, writer, session, timer }
+        try await withThrowingTaskGroup(of: Part.self) { group in
+            group.addTask {
+                try await self.readLoop(inbound)
+                return .reader
+            }
+            group.addTask {
+                try await self.writeLoop(outbound)
+                return .writer
+            }
+            group.addTask { [session] in
+                var session = session
+                await session.run()
+                return .session
+            }
+            if preauthenticated == nil {
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(Int(self.authTimeout * 1000)))
+                    self.continuation.yield(.authTimeout)
+                    return .timer
+                }
+            }
+            defer { group.cancelAll() }
+            var readerDone = false
+            while let part = try await group.next() {
+                switch part {
+                case .timer:
+                    continue
+                case .writer:
+                    // A close frame went out, or the socket is gone.
+                    return
+                case .reader:
+                    // The client went away: nothing more will be read, nothing more needs writing.
+                    readerDone = true
+                    self.outbox.close()
+                case .session:
+                    // The session ended (a close was requested, or the reader finished). Let the
+                    // writer flush what is queued, the close frame included, then stop.
+                    if !self.shared.withLock({ $0.closing }) { self.outbox.close() }
+                    if readerDone { return }
+                }
+            }
+        }
+    }
+
+    private func readLoop(_ inbound: WebSocketInboundStream) async throws {
+        defer { self.continuation.finish() }
+        for try await message in inbound.messages(maxSize: self.limits.maxWebSocketMessageBytes) {
+            guard self.inboundLimiter.acquire("in") == nil else {
+                _ = self.outbox.enqueue(Session.encode(["type": "error", "code": "RATE_LIMITED", "message": "Too many messages; slow down"]))
+                continue
+            }
+            switch message {
+            case .binary:
+                self.continuation.yield(.malformed(code: "VALIDATION_ERROR", message: "Binary messages are not supported; send JSON text"))
+            case .text(let text):
+                let event = Self.decode(text, maxDepth: self.limits.maxJSONDepth)
+                if case .dropped = self.continuation.yield(event) {
+                    _ = self.outbox.enqueue(Session.encode(["type": "error", "code": "RATE_LIMITED", "message": "Too many messages in flight"]))
+                }
+            }
+        }
+    }
+
+    static func decode(_ text: String, maxDepth: Int) -> Event {
+        let bytes = Array(text.utf8)
+        guard JSONShape.depth(of: bytes, limit: maxDepth) <= maxDepth else {
+            return .malformed(code: "VALIDATION_ERROR", message: "JSON nested deeper than \(maxDepth) levels")
+        }
+        do {
+            return .message(try JSONDecoder().decode(ClientMessage.self, from: Data(bytes)))
+        } catch let error as ClientMessage.Malformed {
+            return .malformed(code: error.code, message: error.message)
+        } catch let error as DecodingError {
+            if case .keyNotFound(let key, let context) = error, key.stringValue == "type", context.codingPath.isEmpty {
+                return .malformed(code: "VALIDATION_ERROR", message: "Every message needs a \"type\"")
+            }
+            return .malformed(code: "VALIDATION_ERROR", message: ErrorMiddleware<CairnRequestContext>.describe(error))
+        } catch {
+            return .malformed(code: "VALIDATION_ERROR", message: "Malformed JSON")
+        }
+    }
+
+    private func writeLoop(_ outbound: WebSocketOutboundWriter) async throws {
+        while let next = await self.outbox.next() {
+            switch next {
+            case .text(let text):
+                try await outbound.write(.text(text))
+            case .close(let code, let reason):
+                try await outbound.close(code, reason: reason)
+                return
+            }
+        }
+    }
+}
+
+// MARK: - Session
+
+/// The state of one socket's session, owned by its session task.
+struct Session {
+    let connection: SyncConnection
+    var identity: AuthIdentity?
+    var profile: StoredProfile?
+    var clientId: String?
+    /// The version up to which this socket has delivered changes.
+    var cursor: Int64 = 0
+    /// Whether changes stream (after authentication, until an overflow asks for a resync).
+    var live = false
+    /// The collections streamed (`nil`: all).
+    var collections: [String]?
+    /// Version ranges written by this socket's own pushes, which it does not echo back.
+    var ownRanges: [ClosedRange<Int64>] = []
+
+    init(connection: SyncConnection) {
+        self.connection = connection
+    }
+
+    var engine: SyncEngine { self.connection.engine }
+    var metrics: WebSocketMetrics { self.connection.hub.metrics }
+
+    static func encode(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? #"{"type":"error","code":"INTERNAL_ERROR"}"#
+    }
+
+    static func json(_ value: some Encodable) -> JSONValue {
+        (try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))) ?? .null
+    }
+
+    /// Queues a message (a reply or a live update). Returns `false` on overflow, after dropping
+    /// the backlog and queueing `resync`.
+    @discardableResult
+    mutating func send(_ message: JSONValue) -> Bool {
+        let type = message["type"]?.stringValue ?? "unknown"
+        switch self.connection.outbox.enqueue(Self.encode(message)) {
+        case .enqueued, .closed:
+            self.metrics.messageOut(type)
+            return true
+        case .full:
+            self.overflow()
+            return false
+        }
+    }
+
+    /// Queues a catch-up page, waiting (up to 10 s) for room: the client asked for it.
+    mutating func sendWaiting(_ message: JSONValue) async -> Bool {
+        let text = Self.encode(message)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            switch self.connection.outbox.enqueue(text) {
+            case .enqueued:
+                self.metrics.messageOut(message["type"]?.stringValue ?? "unknown")
+                return true
+            case .closed:
+                return false
+            case .full:
+                if ContinuousClock.now > deadline {
+                    self.overflow()
+                    return false
+                }
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+
+    /// Drops the backlog, tells the client to resync by cursor, and stops streaming until it does.
+    mutating func overflow() {
+        let dropped = self.connection.outbox.replaceAll(
+            with: Self.encode(["type": "resync", "reason": "outbox overflow", "syncVersion": .number(Double(self.cursor))])
+        )
+        self.metrics.drops.increment(by: Int64(dropped))
+        self.metrics.messageOut("resync")
+        self.live = false
+        self.connection.logger.notice("WebSocket outbox overflow; asked the client to resync", metadata: ["dropped": "\(dropped)"])
+    }
+
+    // MARK: Loop
+
+    mutating func run() async {
+        for await event in self.connection.events {
+            switch event {
+            case .message(let message):
+                self.metrics.messageIn(message.type)
+                await self.handle(message)
+            case .malformed(let code, let message):
+                self.metrics.messageIn("invalid")
+                self.send(["type": "error", "code": .string(code), "message": .string(message)])
+            case .wake:
+                break
+            case .authTimeout:
+                if self.identity == nil {
+                    self.send(["type": "auth_error", "message": "No valid auth message in time"])
+                    self.connection.requestClose(.policyViolation, reason: "authentication required")
+                    return
+                }
+            }
+            await self.catchUpIfWoken()
+        }
+    }
+
+    mutating func catchUpIfWoken() async {
+        let (woken, hint) = self.connection.shared.withLock { shared -> (Bool, ContinuousClock.Instant?) in
+            let result = (shared.wakePending, shared.oldestHint)
+            shared.wakePending = false
+            shared.oldestHint = nil
+            return result
+        }
+        guard woken, self.live, self.identity != nil else { return }
+        await self.stream(waiting: false)
+        if let hint { self.metrics.fanout.recordNanoseconds((ContinuousClock.now - hint).nanoseconds) }
+    }
+
+    // MARK: Messages
+
+    mutating func handle(_ message: ClientMessage) async {
+        if case .auth(let token, let clientId, let profile) = message {
+            await self.authenticate(token: token, clientId: clientId, profile: profile)
+            return
+        }
+        guard self.identity != nil, let profile = self.profile else {
+            self.send(["type": "error", "code": "UNAUTHORIZED", "message": "Send an auth message first"])
+            return
+        }
+        switch message {
+        case .auth:
+            return
+        case .ping:
+            self.send(["type": "pong"])
+        case .syncRequest(let lastSyncVersion, let collections):
+            await self.syncRequest(since: lastSyncVersion, collections: collections, profileId: profile.id)
+        case .push(let operations, let atomic, let strategy):
+            do {
+                let outcome = try await self.engine.push(
+                    PushRequest(profileId: profile.id, clientId: self.clientId, operations: operations, atomic: atomic, strategy: strategy)
+                )
+                self.recordOwn(outcome)
+                self.send([
+                    "type": "push_result", "results": Self.json(outcome.results), "committed": .bool(outcome.committed),
+                    "syncVersion": .number(Double(outcome.sequence)),
+                ])
+            } catch let error as CairnError {
+                self.send(["type": "error", "code": .string(error.code.rawValue), "message": .string(error.message)])
+            } catch {
+                self.send(["type": "error", "code": "SYNC_FAILED", "message": "The push could not be applied"])
+            }
+        case .bookmarkCreate(let id, let data, let opId, let hlc):
+            await self.bookmarkOp(
+                SyncOperation(opId: opId ?? "ws-\(Identifiers.uuid())", type: .create, id: id, data: data.objectValue.map { .object($0.filter { $0.key != "id" }) } ?? data, hlc: hlc),
+                clientData: data, profileId: profile.id
+            )
+        case .bookmarkUpdate(let id, let data, let expectedVersion, let opId, let hlc):
+            await self.bookmarkOp(
+                SyncOperation(opId: opId ?? "ws-\(Identifiers.uuid())", type: .update, id: id, patch: data, expectedVersion: expectedVersion, hlc: hlc),
+                clientData: data, profileId: profile.id
+            )
+        case .bookmarkDelete(let id, let expectedVersion, let opId):
+            await self.bookmarkOp(
+                SyncOperation(opId: opId ?? "ws-\(Identifiers.uuid())", type: .delete, id: id, expectedVersion: expectedVersion),
+                clientData: ["isDeleted": true], profileId: profile.id
+            )
+        case .bookmarkMove(let id, let parent, let index, let expectedVersion, let opId, let hlc, let afterId, let beforeId):
+            await self.bookmarkOp(
+                SyncOperation(
+                    opId: opId ?? "ws-\(Identifiers.uuid())", type: .move, id: id, expectedVersion: expectedVersion, parentId: parent, index: index,
+                    afterId: afterId, beforeId: beforeId, hlc: hlc
+                ),
+                clientData: ["parentId": parent ?? .null, "index": index.map { .number(Double($0)) } ?? .null], profileId: profile.id
+            )
+        }
+    }
+
+    mutating func authenticate(token: String, clientId: String?, profile wanted: String?) async {
+        do {
+            let identity = try await self.connection.hub.auth.authenticate(bearer: token)
+            if let current = self.identity {
+                // Re-authentication extends a live socket; it may not switch users.
+                guard current.user.id == identity.user.id else {
+                    self.send(["type": "auth_error", "message": "A socket cannot change user"])
+                    return
+                }
+                self.identity = identity
+                self.connection.hub.reauthenticated(self.connection, identity: identity)
+                self.send(["type": "auth_success", "userId": .string(identity.user.id), "profile": .string(self.profile?.id ?? ""), "syncVersion": .number(Double(self.cursor))])
+                return
+            }
+            let profile = try await self.connection.profiles.resolve(identity: identity, wanted: wanted)
+            try await self.attach(identity: identity, profile: profile, clientId: clientId)
+        } catch let error as CairnError where error.code == .rateLimited {
+            self.send(["type": "auth_error", "message": "Too many connections for this user"])
+            self.connection.requestClose(.init(codeNumber: 1013), reason: "too many connections")
+        } catch {
+            self.send(["type": "auth_error", "message": "Authentication failed"])
+            if self.identity == nil {
+                self.connection.requestClose(.policyViolation, reason: "authentication failed")
+            }
+        }
+    }
+
+    /// Binds the socket to a user and profile and starts streaming from now.
+    mutating func attach(identity: AuthIdentity, profile: StoredProfile, clientId: String?) async throws {
+        guard self.connection.hub.attach(self.connection, identity: identity, profileId: profile.id) else {
+            throw CairnError(.rateLimited, "Too many connections for this user")
+        }
+        self.identity = identity
+        self.profile = profile
+        self.clientId = clientId.map { String($0.prefix(128)) }
+        self.cursor = try await self.engine.sequence(profileId: profile.id)
+        self.live = true
+        self.send([
+            "type": "auth_success", "userId": .string(identity.user.id), "profile": .string(profile.id), "profileName": .string(profile.name),
+            "syncVersion": .number(Double(self.cursor)),
+        ])
+    }
+
+    mutating func recordOwn(_ outcome: PushOutcome) {
+        if outcome.sequence > outcome.previousSequence {
+            self.ownRanges.append((outcome.previousSequence + 1)...outcome.sequence)
+        }
+    }
+
+    mutating func bookmarkOp(_ op: SyncOperation, clientData: JSONValue, profileId: String) async {
+        do {
+            let outcome = try await self.engine.push(PushRequest(profileId: profileId, clientId: self.clientId, operations: [op]))
+            self.recordOwn(outcome)
+            guard let result = outcome.results.first else { return }
+            switch result.status {
+            case .applied, .merged, .duplicate:
+                var ack: [String: JSONValue] = [
+                    "type": "bookmark_ack", "id": result.id.map { .string($0) } ?? .null, "opId": .string(result.opId),
+                    "syncVersion": .number(Double(result.version ?? outcome.sequence)), "status": .string(result.status.rawValue),
+                ]
+                if let record = result.record { ack["bookmark"] = record }
+                if result.deduplicated == true { ack["deduplicated"] = true }
+                self.send(.object(ack))
+            case .conflict:
+                self.send([
+                    "type": "conflict", "id": result.id.map { .string($0) } ?? .null, "opId": .string(result.opId),
+                    "code": .string(result.error?.code ?? "CONFLICT_DETECTED"), "message": .string(result.error?.message ?? "Conflict"),
+                    "serverVersion": result.record ?? .null, "clientVersion": clientData,
+                ])
+            case .rejected:
+                self.send([
+                    "type": "error", "code": .string(result.error?.code ?? "VALIDATION_ERROR"), "message": .string(result.error?.message ?? "Rejected"),
+                    "opId": .string(result.opId), "id": result.id.map { .string($0) } ?? .null, "field": result.error?.field.map { .string($0) } ?? .null,
+                ])
+            }
+        } catch let error as CairnError {
+            self.send(["type": "error", "code": .string(error.code.rawValue), "message": .string(error.message), "opId": .string(op.opId)])
+        } catch {
+            self.send(["type": "error", "code": "SYNC_FAILED", "message": "The change could not be applied", "opId": .string(op.opId)])
+        }
+    }
+
+    // MARK: Streaming
+
+    mutating func syncRequest(since: Int64, collections: [String]?, profileId: String) async {
+        if let collections, !(collections.count <= 64 && collections.allSatisfy(RecordRules.isValidCollection)) {
+            self.send(["type": "error", "code": "VALIDATION_ERROR", "message": "collections must be collection names"])
+            return
+        }
+        self.collections = collections?.isEmpty == true ? nil : collections
+        do {
+            let (sequence, purged) = try await self.engine.horizon(profileId: profileId)
+            if since <= 0 || (since < purged) || since > sequence {
+                guard await self.sendFull(profileId: profileId) else { return }
+            } else {
+                self.cursor = since
+            }
+            self.live = true
+            await self.stream(waiting: true)
+        } catch {
+            self.send(["type": "error", "code": "SYNC_FAILED", "message": "Could not read changes"])
+        }
+    }
+
+    /// `sync_full`: every live bookmark (in pages of 500), then the other requested collections
+    /// from 0 as `sync_incremental`; the cursor is the snapshot's version.
+    mutating func sendFull(profileId: String) async -> Bool {
+        do {
+            let wantsBookmarks = self.collections?.contains(BookmarkRules.collection) ?? true
+            var snapshot: Int64
+            if wantsBookmarks {
+                let (bookmarks, syncVersion) = try await self.engine.bookmarks(profileId: profileId, includeDeleted: false)
+                snapshot = syncVersion
+                let pages = stride(from: 0, to: max(bookmarks.count, 1), by: 500).map { Array(bookmarks[$0..<min($0 + 500, bookmarks.count)]) }
+                for (index, page) in pages.enumerated() {
+                    let sent = await self.sendWaiting([
+                        "type": "sync_full", "bookmarks": Self.json(page), "syncVersion": .number(Double(syncVersion)),
+                        "hasMore": .bool(index < pages.count - 1), "page": .number(Double(index)),
+                    ])
+                    guard sent else { return false }
+                }
+            } else {
+                snapshot = 0
+            }
+            let others = self.collections?.filter { $0 != BookmarkRules.collection } ?? []
+            if !others.isEmpty || !wantsBookmarks {
+                // Records of the other collections, from the beginning, up to now.
+                var cursor: Int64 = 0
+                while true {
+                    let page = try await self.engine.feed(profileId: profileId, since: cursor, collections: others, limit: 200)
+                    if !page.events.isEmpty {
+                        guard await self.sendWaiting([
+                            "type": "sync_incremental", "events": Self.json(page.events), "syncVersion": .number(Double(page.cursor)),
+                            "hasMore": .bool(page.hasMore),
+                        ]) else { return false }
+                    }
+                    cursor = page.cursor
+                    if !page.hasMore { break }
+                }
+                snapshot = wantsBookmarks ? min(snapshot, cursor) : cursor
+            }
+            self.cursor = snapshot
+            return true
+        } catch {
+            self.send(["type": "error", "code": "SYNC_FAILED", "message": "Could not read the tree"])
+            return false
+        }
+    }
+
+    /// Sends every change after the cursor (pages of 200), skipping this socket's own writes.
+    mutating func stream(waiting: Bool) async {
+        guard let profile = self.profile else { return }
+        do {
+            while self.live {
+                let page = try await self.engine.feed(profileId: profile.id, since: self.cursor, collections: self.collections, limit: 200)
+                let events = zip(page.events, page.versions).filter { _, version in !self.ownRanges.contains { $0.contains(version) } }.map(\.0)
+                let previous = self.cursor
+                if !events.isEmpty {
+                    let message: JSONValue = [
+                        "type": "sync_incremental", "events": Self.json(events), "syncVersion": .number(Double(page.cursor)), "hasMore": .bool(page.hasMore),
+                    ]
+                    let sent = waiting ? await self.sendWaiting(message) : self.send(message)
+                    guard sent else { return }
+                } else if waiting && !page.hasMore && page.cursor > previous {
+                    // Caught up on own changes only: tell the client where it stands.
+                    self.send(["type": "sync_incremental", "events": [], "syncVersion": .number(Double(page.cursor)), "hasMore": false])
+                }
+                self.cursor = page.cursor
+                self.ownRanges.removeAll { $0.upperBound <= self.cursor }
+                if !page.hasMore { break }
+            }
+            if waiting && self.live {
+                self.send(["type": "sync_complete", "syncVersion": .number(Double(self.cursor))])
+            }
+        } catch let error as CairnError where error.code == .resyncRequired {
+            self.live = false
+            self.send(["type": "resync", "reason": "cursor behind the purge horizon", "syncVersion": 0])
+        } catch {
+            self.send(["type": "error", "code": "SYNC_FAILED", "message": "Could not read changes"])
+        }
+    }
+}
