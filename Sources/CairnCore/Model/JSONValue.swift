@@ -83,6 +83,12 @@ public enum JSONValue: Sendable, Hashable, Codable {
         return false
     }
 
+    /// Element of an array; `nil` for other kinds or an index out of range.
+    public subscript(index: Int) -> JSONValue? {
+        if case .array(let items) = self, items.indices.contains(index) { return items[index] }
+        return nil
+    }
+
     /// Subscript into an object; `nil` for other kinds or a missing key.
     public subscript(key: String) -> JSONValue? {
         self.objectValue?[key]

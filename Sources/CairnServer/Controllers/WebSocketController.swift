@@ -66,10 +66,26 @@ struct WebSocketController {
         }
     }
 
+    /// An `Origin`, when present, must be allowlisted or name this server's own host (native
+    /// clients such as the Swift SDK send the server's host as their origin, some without the
+    /// port). Credentials never come from cookies, so the origin check is defence in depth.
     func checkOrigin(_ request: Request) throws {
-        if let origin = request.headers[.origin], !self.allowlist.allows(origin) {
-            throw CairnError(.forbidden, "Origin not allowed")
+        guard let origin = request.headers[.origin] else { return }
+        if self.allowlist.allows(origin) { return }
+        if let authority = request.head.authority, let range = origin.range(of: "://") {
+            let scheme = origin[..<range.lowerBound].lowercased()
+            if ["http", "https", "ws", "wss"].contains(scheme), Self.hostname(String(origin[range.upperBound...])) == Self.hostname(authority) {
+                return
+            }
         }
+        throw CairnError(.forbidden, "Origin not allowed")
+    }
+
+    /// The host of `host[:port]` (IPv6 literals kept in brackets), lower-cased.
+    static func hostname(_ authority: String) -> String {
+        let lower = authority.lowercased()
+        if lower.hasPrefix("["), let end = lower.firstIndex(of: "]") { return String(lower[...end]) }
+        return String(lower.split(separator: ":", maxSplits: 1).first ?? "")
     }
 
     /// The identity behind a bearer header or ticket; `nil` when the request carries neither.

@@ -154,6 +154,18 @@ enum OpenAPIDocument {
                     responses: ["200": self.ref("PullResponse"), "400": nil, "404": nil, "410": nil]
                 )
             ],
+            "/api/sync/ws": [
+                "get": self.operation(
+                    "syncWebSocket",
+                    "The sync WebSocket (seed 000 messages; see docs/websocket.md). Authenticate with Authorization: Bearer, ?ticket= from /api/auth/ws-ticket, or an in-band auth message within 10 s. A plain GET answers 426.",
+                    tag: "sync", secured: false,
+                    parameters: [
+                        self.profileQuery, self.query("ticket", "string", "one-time ticket from /api/auth/ws-ticket"),
+                        self.query("clientId", "string", "this device's id, recorded on its changes"),
+                    ],
+                    responses: ["101": ["description": "Switching protocols"], "400": nil, "401": nil, "403": nil, "404": nil, "426": nil]
+                )
+            ],
             "/api/sync/conflicts": [
                 "get": self.operation(
                     "conflicts", "Conflicts logged under the manual strategy", tag: "sync",
@@ -190,6 +202,12 @@ enum OpenAPIDocument {
                 "post": self.operation(
                     "logout", "Revoke the refresh family of a token; `everywhere` also refuses every access token issued so far",
                     tag: "auth", secured: false, body: "LogoutRequest", responses: ["204": nil, "400": nil, "401": nil, "429": nil]
+                )
+            ],
+            "/api/auth/ws-ticket": [
+                "post": self.operation(
+                    "wsTicket", "A one-time, 30-second ticket for opening the sync WebSocket from a browser", tag: "auth",
+                    responses: ["201": self.ref("WebSocketTicket")]
                 )
             ],
             "/api/me": [
@@ -338,6 +356,7 @@ enum OpenAPIDocument {
             ),
             "CreatedAPIKey": self.object(["key": self.ref("APIKey"), "secret": string], required: ["key", "secret"]),
             "Status": self.object(["status": string], required: ["status"]),
+            "WebSocketTicket": self.object(["ticket": string, "expiresIn": integer], required: ["ticket", "expiresIn"]),
             "Bookmark": self.object(
                 [
                     "id": string, "parentId": ["type": ["string", "null"]], "title": string, "url": ["type": ["string", "null"]],

@@ -87,7 +87,12 @@ final class SyncConnection: Sendable {
         }
         var session = Session(connection: self)
         if let (identity, profile, clientId) = preauthenticated {
-            try await session.attach(identity: identity, profile: profile, clientId: clientId)
+            do {
+                try await session.attach(identity: identity, profile: profile, clientId: clientId)
+            } catch {
+                session.send(["type": "auth_error", "message": "Too many connections for this user"])
+                self.requestClose(.init(codeNumber: 1013), reason: "too many connections")
+            }
         } else {
             session.send(["type": "auth_required", "timeout": .number(self.authTimeout)])
         }

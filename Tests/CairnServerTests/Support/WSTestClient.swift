@@ -1,0 +1,214 @@
+import CairnCore
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import HummingbirdWSClient
+import Logging
+import NIOWebSocket
+import Synchronization
+import Testing
+
+@testable import CairnServer
+
+/// Runs `body` against a live server (real sockets) on a fresh data directory.
+func withLiveServer<T: Sendable>(
+    configure: (inout ServerConfiguration) -> Void = { _ in },
+    clock: ServerClock = .system,
+    _ body: @Sendable (any TestClientProtocol, Int, CairnServerComponents) async throws -> T
+) async throws -> T {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    var configuration = testConfiguration(directory: directory.url, clock: clock)
+    configure(&configuration)
+    let components = try await makeServer(configuration: configuration)
+    let app = buildApplication(components)
+    return try await app.test(.live) { client in
+        guard let port = client.port else { throw CairnError(.internalError, "no port") }
+        return try await body(client, port, components)
+    }
+}
+
+/// A WebSocket client for tests: messages arrive in a buffer that `next` reads with a timeout.
+final class WSTestClient: Sendable {
+    final class State: Sendable {
+        let received = Mutex<[JSONValue]>([])
+        let finished = Mutex<Bool>(false)
+    }
+
+    private let state = State()
+    private let outgoing: AsyncStream<String>.Continuation
+    let task: Task<WebSocketCloseFrame?, any Error>
+
+    init(port: Int, path: String = "/api/sync/ws", headers: HTTPFields = [:]) {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
+        self.outgoing = continuation
+        let state = self.state
+        self.task = Task {
+            defer { state.finished.withLock { $0 = true } }
+            return try await WebSocketClient.connect(
+                url: "ws://127.0.0.1:\(port)\(path)",
+                configuration: .init(maxFrameSize: 1 << 24, additionalHeaders: headers),
+                logger: Logger(label: "ws-test")
+            ) { inbound, outbound, _ in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await text in stream { try await outbound.write(.text(text)) }
+                    }
+                    for try await message in inbound.messages(maxSize: 1 << 26) {
+                        if case .text(let text) = message, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) {
+                            state.received.withLock { $0.append(value) }
+                        }
+                    }
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+
+    /// A client authenticated in the upgrade with a bearer credential.
+    static func bearer(_ port: Int, _ token: String, query: String = "") -> WSTestClient {
+        WSTestClient(port: port, path: "/api/sync/ws\(query)", headers: [.authorization: "Bearer \(token)"])
+    }
+
+    func send(_ message: JSONValue) {
+        self.outgoing.yield(Session.encode(message))
+    }
+
+    func sendRaw(_ text: String) {
+        self.outgoing.yield(text)
+    }
+
+    /// Ends the client side (a normal close).
+    func close() {
+        self.outgoing.finish()
+        self.task.cancel()
+    }
+
+    var isClosed: Bool { self.state.finished.withLock { $0 } }
+
+    /// Everything received so far (and forgets it).
+    func drain() -> [JSONValue] {
+        self.state.received.withLock { all in
+            defer { all = [] }
+            return all
+        }
+    }
+
+    /// The next message of `type` (or any type), waiting up to `timeout`; earlier messages of
+    /// other types are kept.
+    func next(_ type: String? = nil, timeout: Duration = .seconds(5)) async -> JSONValue? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let found: JSONValue? = self.state.received.withLock { all in
+                guard let index = all.firstIndex(where: { type == nil || $0["type"]?.stringValue == type }) else { return nil }
+                return all.remove(at: index)
+            }
+            if let found { return found }
+            if self.isClosed { return nil }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return nil
+    }
+
+    /// Waits until the server closes the socket; returns its close code.
+    func closeCode(timeout: Duration = .seconds(10)) async -> WebSocketErrorCode? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline && !self.isClosed { try? await Task.sleep(for: .milliseconds(10)) }
+        guard self.isClosed else { return nil }
+        return try? await self.task.value?.closeCode
+    }
+
+    /// All event bookmark ids delivered in `sync_incremental` messages received so far.
+    func incrementalIds(timeout: Duration = .milliseconds(300)) async -> [String] {
+        var ids: [String] = []
+        while let message = await self.next("sync_incremental", timeout: timeout) {
+            if case .array(let events)? = message["events"] {
+                ids += events.compactMap { $0["bookmarkId"]?.stringValue }
+            }
+        }
+        return ids
+    }
+}
+
+/// Runs blocking socket code on a thread of its own, never on the cooperative pool (which the
+/// server in the same process needs to answer).
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: body()) }
+    }
+}
+
+/// Sends a WebSocket upgrade on a fresh connection and returns the status code of the answer.
+func rawUpgradeStatus(port: Int, path: String = "/api/sync/ws", headers: [String: String]) async -> Int? {
+    await onOwnThread { blockingUpgradeStatus(port: port, path: path, headers: headers) }
+}
+
+func blockingUpgradeStatus(port: Int, path: String, headers: [String: String]) -> Int? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { return nil }
+    var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    for (name, value) in headers { request += "\(name): \(value)\r\n" }
+    request += "\r\n"
+    _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    var buffer = [UInt8](repeating: 0, count: 512)
+    let count = recv(fd, &buffer, buffer.count, 0)
+    guard count > 12 else { return nil }
+    let line = String(decoding: buffer[0..<count], as: UTF8.self)
+    return Int(line.split(separator: " ").dropFirst().first ?? "")
+}
+
+/// A TCP client that completes the WebSocket handshake and then never reads: the slow consumer.
+final class StalledSocket: @unchecked Sendable {
+    let fd: Int32
+
+    static func open(port: Int, token: String) async -> StalledSocket? {
+        await onOwnThread { StalledSocket(port: port, token: token) }
+    }
+
+    init?(port: Int, token: String) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var small: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            return nil
+        }
+        let request =
+            "GET /api/sync/ws HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer \(token)\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        // Read just the handshake answer, then never read again.
+        var buffer = [UInt8](repeating: 0, count: 1)
+        var head = [UInt8]()
+        while head.count < 4096 {
+            guard recv(fd, &buffer, 1, 0) == 1 else { break }
+            head.append(buffer[0])
+            if head.suffix(4) == [13, 10, 13, 10] { break }
+        }
+        guard String(decoding: head, as: UTF8.self).contains(" 101 ") else {
+            close(fd)
+            return nil
+        }
+        self.fd = fd
+    }
+
+    deinit { close(self.fd) }
+}

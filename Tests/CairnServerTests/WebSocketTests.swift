@@ -1,0 +1,323 @@
+import CairnCore
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOWebSocket
+import Testing
+
+@testable import CairnServer
+
+@Suite("WebSocket sync channel (live server)")
+struct WebSocketTests {
+    static func createOp(_ id: String, title: String = "T") -> JSONValue {
+        ["type": "bookmark_create", "opId": .string("op-\(id)"), "data": ["id": .string(id), "title": .string(title), "url": .string("https://\(id).example"), "parentId": "toolbar"]]
+    }
+
+    @Test func aWriteReachesTheOtherSocketsOfTheProfileAndNoOneElse() async throws {
+        try await withLiveServer { client, port, _ in
+            let alice = try await Device.register(client, "ws-alice@example.com")
+            let dave = try await Device.register(client, "ws-dave@example.com")
+            let a = WSTestClient.bearer(port, alice.token)
+            let b = WSTestClient.bearer(port, alice.token, query: "?clientId=tab-2")
+            let c = WSTestClient(port: port)
+            let d = WSTestClient.bearer(port, dave.token)
+            defer { [a, b, c, d].forEach { $0.close() } }
+            #expect(await a.next("auth_success") != nil)
+            #expect(await b.next("auth_success") != nil)
+            #expect(await d.next("auth_success") != nil)
+            // C authenticates in-band
+            #expect(await c.next("auth_required") != nil)
+            c.send(["type": "auth", "token": .string(alice.token), "clientId": "phone"])
+            #expect(await c.next("auth_success")?["userId"] != nil)
+
+            a.send(Self.createOp("shared-1", title: "From A"))
+            let ack = await a.next("bookmark_ack")
+            #expect(ack?["opId"] == "op-shared-1")
+            #expect(ack?["id"] == "shared-1")
+            for socket in [b, c] {
+                let update = await socket.next("sync_incremental")
+                #expect(update?["events"]?[0]?["bookmarkId"] == "shared-1")
+                #expect(update?["events"]?[0]?["type"] == "create")
+                #expect(update?["events"]?[0]?["data"]?["title"] == "From A")
+                #expect(update?["syncVersion"] == ack?["syncVersion"])
+            }
+            // The writer gets its ack, not an echo; another user gets nothing
+            #expect(await a.next("sync_incremental", timeout: .milliseconds(400)) == nil)
+            #expect(await d.next("sync_incremental", timeout: .milliseconds(400)) == nil)
+        }
+    }
+
+    @Test func aRESTWriteReachesTheSockets() async throws {
+        try await withLiveServer { client, port, _ in
+            let device = try await Device.register(client, "ws-rest@example.com")
+            let socket = WSTestClient.bearer(port, device.token)
+            defer { socket.close() }
+            #expect(await socket.next("auth_success") != nil)
+            let created = try await client.post("/api/bookmarks", jsonBody(#"{"id":"via-rest","title":"REST","url":"https://rest.example"}"#), token: device.token)
+            #expect(created.status == .created)
+            let update = await socket.next("sync_incremental")
+            #expect(update?["events"]?[0]?["bookmarkId"] == "via-rest")
+        }
+    }
+
+    @Test func reconnectingWithAnOldVersionCatchesUpExactlyTheMissedChanges() async throws {
+        try await withLiveServer { client, port, _ in
+            let device = try await Device.register(client, "ws-catchup@example.com")
+            _ = try await device.push([.createBookmark("seen", id: "seen", title: "Seen", url: "https://seen.example")])
+            let lastSeen = try await device.bookmarks().syncVersion
+            // While this device is offline, another device makes 3 changes
+            _ = try await device.named("other").push([
+                .createBookmark("m1", id: "missed-1", title: "M1", url: "https://m1.example"),
+                .createBookmark("m2", id: "missed-2", title: "M2", url: "https://m2.example"),
+                .updateBookmark("m3", id: "seen", ["title": "Seen, renamed"], expected: nil),
+            ])
+            let socket = WSTestClient.bearer(port, device.token)
+            defer { socket.close() }
+            #expect(await socket.next("auth_success") != nil)
+            socket.send(["type": "sync_request", "lastSyncVersion": .number(Double(lastSeen))])
+            let catchUp = await socket.next("sync_incremental")
+            guard case .array(let events)? = catchUp?["events"] else { Issue.record("no events"); return }
+            #expect(events.compactMap { $0["bookmarkId"]?.stringValue } == ["missed-1", "missed-2", "seen"])
+            #expect(events.last?["data"]?["title"] == "Seen, renamed")
+            #expect(await socket.next("sync_complete") != nil)
+            // Then live: a new change arrives once
+            _ = try await device.named("other").push([.createBookmark("m4", id: "live-1", title: "L", url: "https://l.example")])
+            #expect(await socket.incrementalIds() == ["live-1"])
+        }
+    }
+
+    @Test func syncRequestFromZeroSendsTheFullTree() async throws {
+        try await withLiveServer { client, port, _ in
+            let device = try await Device.register(client, "ws-full@example.com")
+            _ = try await device.push((0..<600).map { .createBookmark("f\($0)", id: "full-\($0)", title: "F\($0)", url: "https://f\($0).example") })
+            _ = try await device.push((600..<1200).map { .createBookmark("f\($0)", id: "full-\($0)", title: "F\($0)", url: "https://f\($0).example") })
+            let socket = WSTestClient.bearer(port, device.token)
+            defer { socket.close() }
+            #expect(await socket.next("auth_success") != nil)
+            socket.send(["type": "sync_request", "lastSyncVersion": 0])
+            var bookmarks: [JSONValue] = []
+            var syncVersion: JSONValue?
+            while let page = await socket.next("sync_full") {
+                if case .array(let items)? = page["bookmarks"] { bookmarks += items }
+                syncVersion = page["syncVersion"]
+                if page["hasMore"] == .bool(false) { break }
+            }
+            #expect(bookmarks.count == 1204)
+            #expect(syncVersion?.intValue == (try await device.bookmarks().syncVersion))
+            #expect(await socket.next("sync_complete") != nil)
+        }
+    }
+
+    @Test func writesRacingTheCatchUpAreNeitherSkippedNorDuplicated() async throws {
+        try await withLiveServer(configure: { $0.apiBurst = 100_000 }) { client, port, _ in
+            let device = try await Device.register(client, "ws-race@example.com")
+            _ = try await device.push((0..<300).map { .createBookmark("p\($0)", id: "pre-\($0)", title: "P", url: "https://p\($0).example") })
+            let socket = WSTestClient.bearer(port, device.token)
+            defer { socket.close() }
+            #expect(await socket.next("auth_success") != nil)
+            socket.send(["type": "sync_request", "lastSyncVersion": 4])
+            // Writes land while the catch-up pages are being sent
+            for batch in 0..<10 {
+                _ = try await device.named("writer").push((0..<10).map { .createBookmark("r\(batch)-\($0)", id: "race-\(batch)-\($0)", title: "R", url: "https://r\(batch)-\($0).example") })
+            }
+            var ids: [String] = []
+            while let message = await socket.next("sync_incremental", timeout: .seconds(2)) {
+                if case .array(let events)? = message["events"] { ids += events.compactMap { $0["bookmarkId"]?.stringValue } }
+            }
+            #expect(ids.count == 400)
+            #expect(Set(ids).count == 400)
+        }
+    }
+
+    @Test func aClientThatNeverReadsIsCutOffWithResyncWhileAReadingClientKeepsUp() async throws {
+        try await withLiveServer(configure: { $0.apiBurst = 100_000; $0.webSocketOutboxMessages = 32 }) { client, port, components in
+            let device = try await Device.register(client, "ws-slow@example.com")
+            let reader = WSTestClient.bearer(port, device.token)
+            defer { reader.close() }
+            #expect(await reader.next("auth_success") != nil)
+            let stalled = try #require(await StalledSocket.open(port: port, token: device.token))
+            // Flood: 300 changes with 60 KB of notes each (more than the socket buffers hold), one push each
+            let notes = String(repeating: "n", count: 60 * 1024)
+            var delivered: [String] = []
+            for index in 0..<300 {
+                _ = try await device.named("writer").push([
+                    SyncOperation(opId: "flood-\(index)", type: .create, id: "flood-\(index)", data: ["title": "F", "url": .string("https://f\(index).example"), "notes": .string(notes)], parentId: "other")
+                ])
+                if index % 25 == 0 { delivered += await reader.incrementalIds(timeout: .milliseconds(1)) }
+            }
+            delivered += await reader.incrementalIds(timeout: .milliseconds(500))
+            // The reading client got every change, in order, exactly once
+            #expect(delivered == (0..<300).map { "flood-\($0)" })
+            // The stalled one overflowed: the server dropped its backlog and counted it
+            let metrics = components.metrics.exposition()
+            #expect(metrics.contains("cairn_websocket_outbox_dropped_messages"))
+            #expect(!metrics.contains("cairn_websocket_outbox_dropped_messages 0\n"))
+            #expect(metrics.contains(#"cairn_websocket_messages_out_total{type="resync"}"#))
+            _ = stalled
+        }
+    }
+
+    @Test func malformedUnknownAndOversizedMessages() async throws {
+        try await withLiveServer { client, port, _ in
+            let device = try await Device.register(client, "ws-bad@example.com")
+            let socket = WSTestClient.bearer(port, device.token)
+            defer { socket.close() }
+            #expect(await socket.next("auth_success") != nil)
+            socket.sendRaw("{not json")
+            #expect(await socket.next("error")?["code"] == "VALIDATION_ERROR")
+            socket.send(["type": "self_destruct"])
+            #expect(await socket.next("error")?["code"] == "UNKNOWN_MESSAGE_TYPE")
+            socket.send(["hello": "world"])
+            #expect(await socket.next("error")?["code"] == "VALIDATION_ERROR")
+            socket.sendRaw(String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000))
+            #expect(await socket.next("error")?["code"] == "VALIDATION_ERROR")
+            socket.send(["type": "bookmark_create", "opId": "bad", "data": ["title": "x", "url": "gopher-evil://x"]])
+            let rejected = await socket.next("error")
+            #expect(rejected?["opId"] == "bad")
+            #expect(rejected?["field"] == "url")
+            // Still usable
+            socket.send(["type": "ping"])
+            #expect(await socket.next("pong") != nil)
+            // A message over 1 MiB closes the socket with 1009
+            socket.sendRaw(#"{"type":"ping","pad":""# + String(repeating: "x", count: 1_100_000) + #""}"#)
+            #expect(await socket.closeCode() == .messageTooLarge)
+        }
+    }
+
+    @Test func anUnauthenticatedSocketIsClosedWhenNoAuthArrives() async throws {
+        try await withLiveServer(configure: { $0.webSocketAuthTimeoutSeconds = 0.5 }) { client, port, _ in
+            #expect(ServerConfiguration().webSocketAuthTimeoutSeconds == 10)
+            let socket = WSTestClient(port: port)
+            let required = await socket.next("auth_required")
+            #expect(required?["timeout"] == .number(0.5))
+            // Before auth, nothing else is served
+            socket.send(["type": "sync_request", "lastSyncVersion": 0])
+            #expect(await socket.next("error")?["code"] == "UNAUTHORIZED")
+            #expect(await socket.next("auth_error", timeout: .seconds(3)) != nil)
+            #expect(await socket.closeCode() == .policyViolation)
+            // A bad token in-band is refused and closed as well
+            let liar = WSTestClient(port: port)
+            #expect(await liar.next("auth_required") != nil)
+            liar.send(["type": "auth", "token": "not-a-token"])
+            #expect(await liar.next("auth_error") != nil)
+            #expect(await liar.closeCode() == .policyViolation)
+        }
+    }
+
+    @Test func staleExpectedVersionUnderManualGetsConflict() async throws {
+        try await withLiveServer { client, port, _ in
+            let device = try await Device.register(client, "ws-conflict@example.com")
+            let v1 = try #require(try await device.push([.createBookmark("c", id: "b", title: "Base", url: "https://b.example")]).results.first?.version)
+            _ = try await device.push([.updateBookmark("u", id: "b", ["title": "Server"], expected: v1)])
+            let socket = WSTestClient.bearer(port, device.token)
+            defer { socket.close() }
+            #expect(await socket.next("auth_success") != nil)
+            socket.send([
+                "type": "push", "strategy": "manual",
+                "operations": [["opId": "stale", "type": "update", "collection": "bookmarks", "id": "b", "patch": ["title": "Mine"], "expectedVersion": .number(Double(v1))]],
+            ])
+            let result = await socket.next("push_result")
+            #expect(result?["results"]?[0]?["status"] == "conflict")
+            // The seed 000 message: conflict with both versions
+            _ = try await client.execute(
+                uri: "/api/bookmarks/b", method: .patch, headers: bearer(device.token), body: jsonBody(#"{"title":"Server 2"}"#)
+            )
+            socket.send(["type": "bookmark_update", "id": "b", "opId": "stale-2", "expectedVersion": .number(Double(v1)), "data": ["title": "Mine"]])
+            _ = socket.drain()
+            try await Task.sleep(for: .milliseconds(1))
+            let profile = try decode(MeResponse.self, try await client.get("/api/me", token: device.token)).profiles[0].id
+            _ = profile
+            let merged = await socket.next("bookmark_ack", timeout: .seconds(2))
+            // Under the default (merge) strategy a stale write without a stamp is stamped on arrival,
+            // so it is the later edit of the title: merged, and it wins
+            #expect(merged?["status"] == "merged")
+            #expect(try await device.bookmark("b")?.title == "Mine")
+        }
+    }
+
+    @Test func revokingTheKeyClosesItsSocket() async throws {
+        try await withLiveServer(configure: { $0.webSocketSweepSeconds = 0.2 }) { client, port, _ in
+            let session = try await client.register("ws-revoke@example.com")
+            let key = try decode(CreatedAPIKey.self, try await client.post("/api/keys", jsonBody(#"{"name":"ext"}"#), token: session.token))
+            let socket = WSTestClient.bearer(port, key.secret)
+            #expect(await socket.next("auth_success") != nil)
+            let revoke = try await client.execute(uri: "/api/keys/\(key.key.id)", method: .delete, headers: bearer(session.token))
+            #expect(revoke.status == .noContent)
+            #expect(await socket.closeCode(timeout: .seconds(5)) == WebSocketErrorCode(codeNumber: 4401))
+        }
+    }
+
+    @Test func anExpiredTokenClosesItsSocketAndReauthKeepsItOpen() async throws {
+        let manual = ManualClock()
+        try await withLiveServer(configure: { $0.webSocketSweepSeconds = 0.1 }, clock: manual.clock) { client, port, _ in
+            let session = try await client.register("ws-expire@example.com")
+            let keeper = WSTestClient.bearer(port, session.token)
+            let lapser = WSTestClient.bearer(port, session.token)
+            #expect(await keeper.next("auth_success") != nil)
+            #expect(await lapser.next("auth_success") != nil)
+            manual.advance(by: 10 * 60)
+            // The keeper re-authenticates with a fresh token before expiry
+            let fresh = try decode(AuthResponse.self, try await client.post("/api/auth/refresh", try jsonBody(RefreshRequest(refreshToken: session.refreshToken))))
+            keeper.send(["type": "auth", "token": .string(fresh.token)])
+            #expect(await keeper.next("auth_success") != nil)
+            manual.advance(by: 6 * 60)
+            #expect(await lapser.closeCode(timeout: .seconds(5)) == WebSocketErrorCode(codeNumber: 4401))
+            keeper.send(["type": "ping"])
+            #expect(await keeper.next("pong") != nil)
+            keeper.close()
+        }
+    }
+
+    @Test func upgradesAreAuthenticatedBeforeThe101() async throws {
+        try await withLiveServer(configure: { $0.corsOrigins = ["https://app.example.com"] }) { client, port, _ in
+            let device = try await Device.register(client, "ws-upgrade@example.com")
+            // Refused upgrades never open a socket (the framework answers a refused upgrade 400)
+            #expect(await rawUpgradeStatus(port: port, headers: ["Authorization": "Bearer \(device.token)"]) == 101)
+            #expect(await rawUpgradeStatus(port: port, headers: ["Authorization": "Bearer nope"]) == 400)
+            #expect(await rawUpgradeStatus(port: port, headers: ["Authorization": "Bearer \(device.token)", "Origin": "https://evil.example"]) == 400)
+            #expect(await rawUpgradeStatus(port: port, headers: ["Authorization": "Bearer \(device.token)", "Origin": "null"]) == 400)
+            #expect(await rawUpgradeStatus(port: port, headers: ["Authorization": "Bearer \(device.token)", "Origin": "https://app.example.com"]) == 101)
+            // A token in the query string is ignored: the socket must still authenticate
+            let queryToken = WSTestClient(port: port, path: "/api/sync/ws?token=\(device.token)&access_token=\(device.token)")
+            #expect(await queryToken.next()?["type"] == "auth_required")
+            queryToken.close()
+            // …and the plain-HTTP answers say why
+            let foreign = try await client.execute(uri: "/api/sync/ws", method: .get, headers: [.origin: "https://evil.example"])
+            #expect(foreign.status == .forbidden)
+            let bad = try await client.get("/api/sync/ws", token: "nope")
+            #expect(bad.status == .unauthorized)
+            // Not a WebSocket request at all
+            #expect(try await client.get("/api/sync/ws").status == .upgradeRequired)
+            // An allowed origin with a one-time ticket works, once
+            let ticket = try decode(JSONValue.self, try await client.post("/api/auth/ws-ticket", jsonBody("{}"), token: device.token))["ticket"]?.stringValue ?? ""
+            #expect(ticket.hasPrefix("wst_"))
+            let browser = WSTestClient(port: port, path: "/api/sync/ws?ticket=\(ticket)")
+            let first = await browser.next()
+            #expect(first?["type"] == "auth_success", "\(String(describing: first))")
+            browser.close()
+            let replay = WSTestClient(port: port, path: "/api/sync/ws?ticket=\(ticket)")
+            let replayed = await replay.next(timeout: .seconds(2))
+            #expect(replayed == nil, "\(String(describing: replayed))")
+            #expect(replay.isClosed)
+            // Another user's profile id is refused like a missing one
+            let other = try await Device.register(client, "ws-upgrade-2@example.com")
+            let otherProfile = try decode(MeResponse.self, try await client.get("/api/me", token: other.token)).profiles[0].id
+            let snoop = WSTestClient.bearer(port, device.token, query: "?profile=\(otherProfile)")
+            #expect(await snoop.next(timeout: .seconds(2)) == nil)
+        }
+    }
+
+    @Test func perUserConnectionCap() async throws {
+        try await withLiveServer(configure: { $0.maxWebSocketsPerUser = 2 }) { client, port, _ in
+            let device = try await Device.register(client, "ws-cap@example.com")
+            let first = WSTestClient.bearer(port, device.token)
+            let second = WSTestClient.bearer(port, device.token)
+            defer { first.close(); second.close() }
+            #expect(await first.next("auth_success") != nil)
+            #expect(await second.next("auth_success") != nil)
+            let third = WSTestClient.bearer(port, device.token)
+            #expect(await third.next("auth_error") != nil)
+            #expect(await third.closeCode() == WebSocketErrorCode(codeNumber: 1013))
+        }
+    }
+}
