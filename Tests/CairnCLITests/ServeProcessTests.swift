@@ -65,3 +65,45 @@ struct ServeProcessTests {
         _ = again.terminate()
     }
 }
+
+import HummingbirdWSClient
+import Logging
+import NIOWebSocket
+import Synchronization
+
+@Suite("cairn serve process: WebSocket shutdown", .serialized)
+struct ServeProcessWebSocketTests {
+    final class Seen: Sendable {
+        let authenticated = Mutex(false)
+    }
+
+    @Test func sigtermClosesOpenSocketsWith1001() async throws {
+        let root = try ServeProcessTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let server = try LiveServerProcess(dataDirectory: root.appendingPathComponent("data"))
+        try await server.start()
+        let base = try #require(server.baseURL)
+        let (status, body) = try await HTTP.send("POST", base.appendingPathComponent("api/auth/register"), json: ["email": "shutdown@example.com", "password": "password-123"])
+        #expect(status == 201)
+        let token = try #require(body["token"] as? String)
+        let seen = Seen()
+        let socket = Task {
+            try await WebSocketClient.connect(
+                url: "ws://127.0.0.1:\(base.port ?? 0)/api/sync/ws",
+                configuration: .init(additionalHeaders: [.authorization: "Bearer \(token)"]),
+                logger: Logger(label: "shutdown-test")
+            ) { inbound, _, _ in
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    if case .text(let text) = message, text.contains("auth_success") { seen.authenticated.withLock { $0 = true } }
+                }
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !seen.authenticated.withLock({ $0 }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(seen.authenticated.withLock { $0 })
+        // SIGTERM: the socket is told the server is going away, then the process exits cleanly
+        #expect(server.terminate() == 0)
+        let frame = try await socket.value
+        #expect(frame?.closeCode == .goingAway)
+    }
+}

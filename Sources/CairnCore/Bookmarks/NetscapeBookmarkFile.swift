@@ -64,6 +64,27 @@ public struct BookmarkTreeNode: Sendable, Equatable, Codable {
         self.rootHint = rootHint
     }
 
+    enum CodingKeys: String, CodingKey {
+        case title, url, children, dateAdded, dateModified, tags, notes, icon, rootHint
+    }
+
+    /// Decodes a node leniently: only `title` is required (`children` and `tags` default to empty),
+    /// so hand-written JSON imports work.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            title: try container.decodeIfPresent(String.self, forKey: .title) ?? "",
+            url: try container.decodeIfPresent(String.self, forKey: .url),
+            children: try container.decodeIfPresent([BookmarkTreeNode].self, forKey: .children) ?? [],
+            dateAdded: try container.decodeIfPresent(Int64.self, forKey: .dateAdded),
+            dateModified: try container.decodeIfPresent(Int64.self, forKey: .dateModified),
+            tags: try container.decodeIfPresent([String].self, forKey: .tags) ?? [],
+            notes: try container.decodeIfPresent(String.self, forKey: .notes),
+            icon: try container.decodeIfPresent(String.self, forKey: .icon),
+            rootHint: try container.decodeIfPresent(RootHint.self, forKey: .rootHint)
+        )
+    }
+
     /// Number of non-folder nodes in this subtree (itself included).
     public var bookmarkCount: Int {
         var count = 0

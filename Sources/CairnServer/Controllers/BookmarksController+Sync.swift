@@ -100,6 +100,7 @@ extension BookmarksController {
                 throw CairnError(.validation, "changes[\(index)]: \(error.message)", field: "changes[\(index)].\(error.field ?? "type")")
             }
         }
+        try await self.engine.checkCursor(profileId: profile.id, cursor: lastSyncVersion)
         let outcome = try await self.engine.push(
             PushRequest(profileId: profile.id, clientId: clientId, operations: operations, atomic: body.atomic ?? false, strategy: body.strategy)
         )
@@ -137,8 +138,19 @@ extension BookmarksController {
                 answer.hasMore = true
                 answer.newSyncVersion = changes.last?.record.version ?? lastSyncVersion
             }
-        } else if lastSyncVersion > outcome.sequence {
-            throw CairnError(.resyncRequired, "lastSyncVersion is ahead of this profile; resync from 0")
+        }
+        if !answer.hasMore {
+            // Bookmarks this push changed last but that other devices had changed since the client's
+            // last sync: their current state, so those other edits are not lost to this client.
+            let unseen = outcome.recordsWithUnseenChanges(since: lastSyncVersion).filter { $0.collection == BookmarkRules.collection }
+            for change in try await self.engine.currentChanges(profileId: profile.id, keys: unseen) {
+                answer.serverChanges.append(
+                    ServerEvent(
+                        id: "\(change.version)", type: change.deleted ? "delete" : "update", bookmarkId: change.id, data: change.data,
+                        timestamp: change.updatedAt, clientId: clientId ?? "server", syncVersion: change.version
+                    )
+                )
+            }
         }
         return try JSONResponse.make(answer)
     }

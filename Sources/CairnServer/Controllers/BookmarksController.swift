@@ -107,13 +107,15 @@ struct BookmarksController {
         let profile = try await self.profiles.resolve(request, context: context)
         let body = try await request.decodeJSON(as: WriteBody.self, context: context, maxDepth: self.limits.maxJSONDepth)
         let op = body.operation(.create, id: body.id, expectedVersion: body.expectedVersion)
+        // A create naming a live bookmark's id updates it (the sync path matches by id): 200, not 201.
+        let existed = body.id == nil ? false : ((try? await self.engine.bookmark(profileId: profile.id, id: body.id ?? "")) != nil)
         let (result, _) = try await self.engine.pushOne(op, profileId: profile.id, clientId: request.headers[.clientID], deduplicate: body.id == nil)
         try result.throwIfRefused()
         guard let id = result.id else { throw CairnError(.internalError, "No id") }
         var bookmark = try await self.engine.bookmark(profileId: profile.id, id: id)
         let deduplicated = result.deduplicated == true
         if deduplicated { bookmark.deduplicated = true }
-        var response = try Self.respond(bookmark, status: deduplicated ? .ok : .created)
+        var response = try Self.respond(bookmark, status: deduplicated || existed ? .ok : .created)
         response.headers[.location] = "/api/bookmarks/\(id)"
         return response
     }

@@ -26,7 +26,8 @@ struct ProfileResolver: Sendable {
 extension OperationResult {
     /// Turns a refused op into the error a REST caller gets.
     func throwIfRefused() throws {
-        switch self.status {
+        let status = self.status == .duplicate ? (self.originalStatus ?? .applied) : self.status
+        switch status {
         case .rejected:
             let code = self.error.flatMap { CairnError.Code(rawValue: $0.code) } ?? .validation
             throw CairnError(code, self.error?.message ?? "Rejected", field: self.error?.field)

@@ -37,6 +37,7 @@ struct SyncController {
         guard body.operations.count <= self.limits.maxOpsPerPush else {
             throw CairnError(.payloadTooLarge, "At most \(self.limits.maxOpsPerPush) operations per push", field: "operations")
         }
+        if let cursor = body.cursor { try await self.engine.checkCursor(profileId: profile.id, cursor: cursor) }
         let outcome = try await self.engine.push(
             PushRequest(profileId: profile.id, clientId: body.clientId ?? request.headers[.clientID], operations: body.operations, atomic: body.atomic ?? false, strategy: body.strategy)
         )
@@ -50,6 +51,11 @@ struct SyncController {
                 answer.hasMore = true
                 answer.cursor = changes.last?.record.version ?? cursor
             }
+        }
+        if let cursor = body.cursor, !answer.hasMore {
+            // Records this push changed last but that others had changed after the cursor: their
+            // current state, so the client does not miss those other edits.
+            answer.changes += try await self.engine.currentChanges(profileId: profile.id, keys: outcome.recordsWithUnseenChanges(since: cursor))
         }
         return try JSONResponse.make(answer)
     }

@@ -19,6 +19,8 @@ final class BatchApplier {
     var seq: Int64
     /// Whether the bookmark roots were checked in this batch.
     var rootsEnsured = false
+    /// Each record this batch changed, with its version before the batch (0 when created).
+    var touched: [RecordKey: Int64] = [:]
 
     init(tx: any SyncTransaction, request: PushRequest, profile: StoredProfile, now: Int64, hlc: ServerHLC, limits: Limits) throws {
         self.tx = tx
@@ -115,6 +117,11 @@ final class BatchApplier {
 
     /// Gives `record` the next version, saves it and appends the change.
     func commit(_ record: inout StoredRecord, type: StoredChange.Kind, opId: String?, stamp: HLC?, isNew: Bool) throws {
+        let key = RecordKey(collection: record.collection, id: record.id)
+        if self.touched[key] == nil {
+            // A record rebuilt from scratch (version 0 but not new) had an unknown past: report it.
+            self.touched[key] = isNew ? 0 : (record.version == 0 ? Int64.max : record.version)
+        }
         self.seq += 1
         record.version = self.seq
         record.updatedAt = self.now

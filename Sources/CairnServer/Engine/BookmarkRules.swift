@@ -41,7 +41,7 @@ struct BookmarkRules {
             guard let id = op.id else { throw CairnError(.validation, "id is required", field: "id") }
             guard let existing = try self.tx.record(self.profileId, Self.collection, id) else { throw CairnError.notFound("Bookmark") }
             let source = op.type == .move ? [:] : (op.patch?.objectValue ?? op.data?.objectValue ?? [:])
-            if op.type == .update, op.patch == nil, op.data == nil, !self.placement(of: op, data: [:]).isGiven {
+            if op.type == .update, op.patch == nil, op.data == nil, !(try self.placement(of: op, data: [:])).isGiven {
                 throw CairnError(.validation, "patch must be a JSON object", field: "patch")
             }
             result = try self.update(op, existing: existing, data: source, stamp: stamp)
@@ -94,7 +94,7 @@ struct BookmarkRules {
         } else if url == nil {
             throw CairnError(.validation, "url is required for a bookmark", field: "url")
         }
-        let placement = self.placement(of: op, data: data)
+        let placement = try self.placement(of: op, data: data)
         let parentId: String? = placement.parentId ?? "other"
 
         // The non-sync path: "save this page" twice gives one bookmark.
@@ -140,6 +140,7 @@ struct BookmarkRules {
     func update(_ op: SyncOperation, existing: StoredRecord, data: [String: JSONValue], stamp: HLC) throws -> OperationResult {
         var existing = existing
         let strategy = self.applier.strategy(for: Self.collection)
+        let revivesSelf = existing.deleted
         if existing.deleted {
             guard !self.applier.deleteWins else {
                 return try self.applier.conflictResult(op, existing, code: .conflict, message: "The bookmark was deleted", recordJSON: { try self.json($0) })
@@ -160,7 +161,7 @@ struct BookmarkRules {
             throw CairnError(.validation, "url is required for a bookmark", field: "url")
         }
 
-        var placement = self.placement(of: op, data: data)
+        var placement = try self.placement(of: op, data: data)
         if op.type == .move, placement.parentId == nil {
             // A move without a parent reorders within the current parent.
             placement.parentId = .some(existing.parentId)
@@ -191,10 +192,14 @@ struct BookmarkRules {
             return result
         case .merge(var merge, let status):
             var revived: [String] = []
+            if revivesSelf, !(merge.appliedFields.contains("parentId")) {
+                // A bookmark brought back by an update (deleteWins off) needs a live parent chain too.
+                revived = try self.prepareParent(merge.record.parentId, moving: existing.id)
+            }
             if merge.appliedFields.contains("parentId") || merge.appliedFields.contains("position") {
                 let parentId = merge.record.data["parentId"]?.stringValue
                 if case .some(let target) = targetParent, target == parentId {
-                    revived = try self.prepareParent(parentId, moving: existing.id)
+                    revived += try self.prepareParent(parentId, moving: existing.id)
                 }
                 merge.record.parentId = parentId
                 merge.record.position = merge.record.data["position"]?.stringValue
@@ -242,6 +247,7 @@ struct BookmarkRules {
         record.deletedAt = self.applier.now
         record.fieldStamps["_deleted"] = stamp
         try self.applier.commit(&record, type: .delete, opId: op.opId, stamp: stamp, isNew: false)
+        try self.tx.resolveConflicts(self.profileId, Self.collection, record.id, at: self.applier.now)
         var result = self.applier.result(op, .applied, record)
         if !affected.isEmpty { result.affected = affected }
         return result
@@ -250,10 +256,13 @@ struct BookmarkRules {
     // MARK: Tree helpers
 
     /// The placement the op asks for, from the envelope or the data.
-    func placement(of op: SyncOperation, data: [String: JSONValue]) -> Placement {
+    func placement(of op: SyncOperation, data: [String: JSONValue]) throws -> Placement {
         var placement = Placement()
         let parent = op.parentId ?? data["parentId"]
         if let parent {
+            guard parent.isNull || parent.stringValue != nil else {
+                throw CairnError(.validation, "parentId must be a string or null", field: "parentId")
+            }
             placement.parentId = .some(parent.stringValue)
         }
         placement.index = op.index ?? data["index"]?.intValue.map { Int(clamping: $0) }
@@ -381,7 +390,7 @@ struct BookmarkRules {
                 }
                 guard let favicon = value.stringValue else { throw CairnError(.validation, "favicon must be a string", field: "favicon") }
                 guard favicon.utf8.count <= limits.maxFaviconBytes else {
-                    throw CairnError(.payloadTooLarge, "favicon exceeds \(limits.maxFaviconBytes) bytes", field: "favicon")
+                    throw CairnError(.validation, "favicon exceeds \(limits.maxFaviconBytes) bytes", field: "favicon")
                 }
                 let lower = favicon.prefix(16).lowercased()
                 guard lower.hasPrefix("http://") || lower.hasPrefix("https://") || lower.hasPrefix("data:image/") else {

@@ -40,6 +40,26 @@ public struct PushOutcome: Sendable {
     public var previousSequence: Int64
     /// The profile sequence after the push (the newest change's version).
     public var sequence: Int64
+    /// Every record the push changed, with its version before the push (0 when created). A
+    /// record whose earlier version is newer than the client's cursor had changes the client has
+    /// not seen, so its state must be sent back even though this push changed it last.
+    public var touched: [RecordKey: Int64] = [:]
+
+    /// The records this push changed that also carry changes newer than `cursor` from elsewhere.
+    public func recordsWithUnseenChanges(since cursor: Int64) -> [RecordKey] {
+        self.touched.filter { $0.value > cursor }.map(\.key).sorted { ($0.collection, $0.id) < ($1.collection, $1.id) }
+    }
+}
+
+/// A record's identity within a profile.
+public struct RecordKey: Hashable, Sendable {
+    public var collection: String
+    public var id: String
+
+    public init(collection: String, id: String) {
+        self.collection = collection
+        self.id = id
+    }
 }
 
 /// Thrown inside the transaction to roll back an atomic batch, carrying the results to report.

@@ -100,6 +100,7 @@ struct RecordRules {
             record.deletedAt = applier.now
             record.fieldStamps["_deleted"] = stamp
             try applier.commit(&record, type: .delete, opId: op.opId, stamp: stamp, isNew: false)
+            try applier.tx.resolveConflicts(applier.profileId, record.collection, record.id, at: applier.now)
             result = applier.result(op, .applied, record)
         case .move:
             throw CairnError(.validation, "move applies to bookmarks only", field: "type")

@@ -21,6 +21,8 @@ public struct ImportSummary: Codable, Sendable, Equatable {
 extension SyncEngine {
     /// The most nodes one import may hold.
     static let maximumImportNodes = 100_000
+    /// The deepest folder nesting an import keeps.
+    static let maximumImportDepth = 100
 
     /// Imports a tree in one transaction. With `parentId`, everything goes under that folder;
     /// without, top-level folders that stand for a browser root go into that root and other
@@ -99,11 +101,13 @@ struct TreeImporter {
         guard !nodes.isEmpty else { return }
         let applier = self.rules.applier
         let existing = try applier.tx.children(applier.profileId, BookmarkRules.collection, parentId: parentId, includeDeleted: false)
-        var folders: [String: String] = [:]
+        // Existing folders by title, in order: the n-th folder titled T in the file merges into the
+        // n-th existing folder titled T, so re-importing a file with look-alike folders adds nothing.
+        var folders: [String: [String]] = [:]
         var urls: Set<String> = []
         for child in existing {
             if child.data["isFolder"]?.boolValue == true {
-                folders[child.data["title"]?.stringValue ?? ""] = folders[child.data["title"]?.stringValue ?? ""] ?? child.id
+                folders[child.data["title"]?.stringValue ?? "", default: []].append(child.id)
             } else if let url = child.data["url"]?.stringValue {
                 urls.insert(BookmarkURL.normalized(url))
             }
@@ -112,7 +116,8 @@ struct TreeImporter {
         var plan: [(node: BookmarkTreeNode, mergeInto: String?)] = []
         for node in nodes {
             if node.isFolder {
-                if let id = folders[node.title] {
+                if let id = folders[node.title]?.first {
+                    folders[node.title]?.removeFirst()
                     plan.append((node, id))
                     self.summary.foldersMerged += 1
                 } else {
@@ -142,7 +147,7 @@ struct TreeImporter {
             let id = Identifiers.uuid()
             var data: [String: JSONValue] = [
                 "title": .string(String(node.title.prefix(applier.limits.maxTitleLength))), "isFolder": .bool(node.isFolder),
-                "url": node.url.map { .string($0) } ?? .null, "tags": .array(node.tags.prefix(BookmarkRules.maximumTags).map { .string(String($0.prefix(BookmarkRules.maximumTagLength))) }),
+                "url": node.url.map { .string($0) } ?? .null, "tags": .array(Self.cleanTags(node.tags).map { .string($0) }),
                 "dateAdded": .number(Double(node.dateAdded ?? applier.now)), "dateModified": .number(Double(node.dateModified ?? node.dateAdded ?? applier.now)),
                 "parentId": .string(parentId),
             ]
@@ -162,11 +167,31 @@ struct TreeImporter {
             try applier.commit(&record, type: .create, opId: nil, stamp: self.stamp, isNew: true)
             if node.isFolder {
                 self.summary.foldersCreated += 1
-                if depth < 100 { try self.insert(node.children, into: id, depth: depth + 1) }
+                if depth < SyncEngine.maximumImportDepth {
+                    try self.insert(node.children, into: id, depth: depth + 1)
+                } else if !node.children.isEmpty {
+                    let dropped = node.children.reduce(0) { $0 + SyncEngine.nodeCount($1) }
+                    self.summary.invalidSkipped += dropped
+                    if self.summary.errors.count < 20 {
+                        self.summary.errors.append("\(node.title.prefix(80)): \(dropped) items nested deeper than \(SyncEngine.maximumImportDepth) levels")
+                    }
+                }
             } else {
                 self.summary.bookmarksCreated += 1
             }
         }
+    }
+
+    /// Trimmed, non-empty, at most 100 tags of at most 100 characters, without repeats.
+    static func cleanTags(_ tags: [String]) -> [String] {
+        var seen: Set<String> = []
+        var clean: [String] = []
+        for tag in tags {
+            let trimmed = String(tag.trimmingWhitespace().prefix(BookmarkRules.maximumTagLength))
+            if !trimmed.isEmpty, seen.insert(trimmed).inserted { clean.append(trimmed) }
+            if clean.count == BookmarkRules.maximumTags { break }
+        }
+        return clean
     }
 
     func invalidReason(_ node: BookmarkTreeNode) -> String? {

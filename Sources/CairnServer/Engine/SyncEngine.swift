@@ -50,12 +50,12 @@ public struct SyncEngine: Sendable {
                     }
                 }
                 try tx.setSequence(request.profileId, applier.seq)
-                return PushOutcome(results: results, committed: true, previousSequence: profile.seq, sequence: applier.seq)
+                return PushOutcome(results: results, committed: true, previousSequence: profile.seq, sequence: applier.seq, touched: applier.touched)
             }
         } catch let aborted as AtomicBatchAborted {
             var results = aborted.results
             let failed = results.count - 1
-            for index in 0..<failed where results[index].status != .rejected {
+            for index in 0..<failed where results[index].status != .rejected && results[index].status != .duplicate {
                 results[index] = OperationResult(
                     opId: results[index].opId, status: .rejected, collection: results[index].collection, id: results[index].id,
                     error: OperationError(code: CairnError.Code.syncFailed.rawValue, message: "Not applied: the atomic batch was rolled back")
@@ -75,6 +75,26 @@ public struct SyncEngine: Sendable {
             self.notifier.profileChanged(profileId: request.profileId, sequence: outcome.sequence, originClientId: request.clientId)
         }
         return outcome
+    }
+
+    /// The current state of specific records, as pull entries (bookmarks in the seed 000 shape).
+    public func currentChanges(profileId: String, keys: [RecordKey]) async throws -> [RecordChange] {
+        guard !keys.isEmpty else { return [] }
+        return try await self.store.read { reader in
+            var records: [StoredRecord] = []
+            for (collection, group) in Dictionary(grouping: keys, by: \.collection) {
+                records += try reader.records(profileId, collection, ids: group.map(\.id)).values
+            }
+            records.sort { $0.version < $1.version }
+            return try Self.changes(records, reader: reader, profileId: profileId)
+        }
+    }
+
+    /// Refuses a client cursor that is ahead of the profile or behind its purge horizon, before
+    /// anything is applied (a push answered 410 must not have been committed).
+    public func checkCursor(profileId: String, cursor: Int64) async throws {
+        let (sequence, purged) = try await self.horizon(profileId: profileId)
+        try Self.checkCursor(cursor, profile: StoredProfile(id: profileId, userId: "", name: "", seq: sequence, purgeSeq: purged, createdAt: 0, updatedAt: 0))
     }
 
     /// Pushes one op and returns its result (REST routes).

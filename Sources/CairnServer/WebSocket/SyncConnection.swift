@@ -206,8 +206,10 @@ struct Session {
     var live = false
     /// The collections streamed (`nil`: all).
     var collections: [String]?
-    /// Version ranges written by this socket's own pushes, which it does not echo back.
+    /// Version ranges written by this socket's own pushes, which it does not echo back…
     var ownRanges: [ClosedRange<Int64>] = []
+    /// …except records that others had changed after the cursor: their state is sent anyway.
+    var mustSend: Set<RecordKey> = []
 
     init(connection: SyncConnection) {
         self.connection = connection
@@ -414,6 +416,7 @@ struct Session {
     mutating func recordOwn(_ outcome: PushOutcome) {
         if outcome.sequence > outcome.previousSequence {
             self.ownRanges.append((outcome.previousSequence + 1)...outcome.sequence)
+            self.mustSend.formUnion(outcome.recordsWithUnseenChanges(since: self.cursor))
         }
     }
 
@@ -523,7 +526,11 @@ struct Session {
         do {
             while self.live {
                 let page = try await self.engine.feed(profileId: profile.id, since: self.cursor, collections: self.collections, limit: 200)
-                let events = zip(page.events, page.versions).filter { _, version in !self.ownRanges.contains { $0.contains(version) } }.map(\.0)
+                let events = zip(page.events, page.versions).filter { event, version in
+                    let key = RecordKey(collection: event.collection, id: event.bookmarkId)
+                    if self.mustSend.remove(key) != nil { return true }
+                    return !self.ownRanges.contains { $0.contains(version) }
+                }.map(\.0)
                 let previous = self.cursor
                 if !events.isEmpty {
                     let message: JSONValue = [

@@ -1,0 +1,103 @@
+import CairnCore
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+@testable import CairnServer
+
+/// Defects found in review, each pinned by a test.
+@Suite("Sync regressions")
+struct SyncRegressionTests {
+    @Test func aPushThatTouchesARecordOthersChangedSinceTheCursorReturnsItsState() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "unseen@example.com")
+            _ = try await device.push([.createBookmark("c", id: "r", title: "Title", url: "https://old.example")])
+            let cursor = try await device.pull(since: 0).cursor
+            // Another device changes the URL
+            _ = try await device.named("other").push([.updateBookmark("o", id: "r", ["url": "https://new.example"], expected: nil)])
+            // This device, still at `cursor`, renames the bookmark blind
+            let answer = try await device.named("me").push([.updateBookmark("m", id: "r", ["title": "Renamed"], expected: nil)], cursor: cursor)
+            #expect(answer.results.first?.status == .applied)
+            // Its answer carries the record's current state, so it learns the other device's URL
+            let state = try #require(answer.changes.first { $0.id == "r" })
+            #expect(state.data["url"] == "https://new.example")
+            #expect(state.data["title"] == "Renamed")
+        }
+    }
+
+    @Test func aPushWithACursorAheadOfTheProfileIsRefusedBeforeAnythingIsApplied() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "ahead@example.com")
+            let before = try await device.bookmarks()
+            var body: [String: JSONValue] = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(["operations": [SyncOperation.createBookmark("x", id: "x", title: "X", url: "https://x.example")]])).objectValue ?? [:]
+            body["cursor"] = 10_000
+            let response = try await client.post("/api/sync/push", try jsonBody(body), token: device.token)
+            #expect(response.status == .gone)
+            #expect(try await device.bookmarks().syncVersion == before.syncVersion)
+            let seed = try await client.post("/api/bookmarks/sync", jsonBody(#"{"lastSyncVersion":10000,"changes":[{"id":"e","type":"create","bookmarkId":"y","data":{"title":"Y","url":"https://y.example"}}]}"#), token: device.token)
+            #expect(seed.status == .gone)
+            #expect(try await device.bookmark("y") == nil)
+        }
+    }
+
+    @Test func anAtomicRollbackKeepsEarlierDuplicatesAsDuplicates() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "atomic-dup@example.com")
+            let create = SyncOperation.createBookmark("once", id: "once", title: "Once", url: "https://once.example")
+            _ = try await device.push([create])
+            let answer = try await device.push([create, .createBookmark("bad", id: "bad", title: "Bad", url: "nope://")], atomic: true)
+            #expect(answer.committed == false)
+            #expect(answer.results[0].status == .duplicate)
+            #expect(answer.results[1].status == .rejected)
+            #expect(try await device.bookmark("once") != nil)
+        }
+    }
+
+    @Test func retryingARejectedRESTCreateWithItsOpIdAnswersTheSameError() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "rest-retry@example.com")
+            for _ in 0..<2 {
+                let response = try await client.post("/api/bookmarks", jsonBody(#"{"opId":"same-op","title":"x","url":"nope://x"}"#), token: device.token)
+                #expect(response.status == .badRequest)
+                #expect(try decode(ErrorEnvelope.self, response).error.details?["field"] == "url")
+            }
+        }
+    }
+
+    @Test func creatingWithALiveIdUpdatesItAndAnswers200() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "create-existing@example.com")
+            let first = try await client.post("/api/bookmarks", jsonBody(#"{"id":"same","title":"One","url":"https://one.example"}"#), token: device.token)
+            #expect(first.status == .created)
+            let second = try await client.post("/api/bookmarks", jsonBody(#"{"id":"same","title":"Two","url":"https://one.example"}"#), token: device.token)
+            #expect(second.status == .ok)
+            #expect(try decode(Bookmark.self, second).title == "Two")
+        }
+    }
+
+    @Test func pushRejectsANonStringParentId() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "parent-type@example.com")
+            let answer = try await device.push([SyncOperation(opId: "p", type: .create, id: "p", data: ["title": "P", "url": "https://p.example"], parentId: 5)])
+            #expect(answer.results.first?.status == .rejected)
+            #expect(answer.results.first?.error?.field == "parentId")
+        }
+    }
+
+    @Test func reimportingAFileWithLookAlikeFoldersAddsNothing() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "lookalike@example.com")
+            let json = #"{"bookmarks":[{"title":"Dup","children":[{"title":"A","url":"https://a.example"}]},{"title":"Dup","children":[{"title":"B","url":"https://b.example"}]}]}"#
+            for round in 0..<2 {
+                let summary = try decode(ImportSummary.self, try await client.execute(
+                    uri: "/api/bookmarks/import?parentId=other", method: .post, headers: bearer(device.token), body: ByteBuffer(string: json)
+                ))
+                #expect(summary.bookmarksCreated == (round == 0 ? 2 : 0), "round \(round)")
+            }
+            let folders = try await device.bookmarks().bookmarks.filter { $0.title == "Dup" }
+            #expect(folders.count == 2)
+        }
+    }
+}
