@@ -300,8 +300,11 @@ struct BookmarkRoutesTests {
             #expect(phone["applied"] == ["ev-2"])
             #expect(phone["conflicts"] == .array([]))
             guard case .array(let changes)? = phone["serverChanges"] else { Issue.record("no serverChanges"); return }
-            // b2 came from the laptop; b1 is not echoed (this push changed it last, its result says so)
-            #expect(!changes.contains { $0["bookmarkId"] == .string("b1") })
+            // b1 was changed by this push last, but the laptop's creation of it is news to the phone:
+            // its current state comes back too
+            let b1 = try #require(changes.first { $0["bookmarkId"] == .string("b1") })
+            #expect(b1["data"]?["title"] == "Renamed")
+            #expect(b1["data"]?["url"] == "https://l.example")
             let laptopEvent = try #require(changes.first { $0["bookmarkId"] == .string("b2") })
             #expect(laptopEvent["type"] == .string("create"))
             #expect(laptopEvent["clientId"] == .string("laptop"))
