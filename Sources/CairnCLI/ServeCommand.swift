@@ -67,6 +67,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("log level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         configuration.logLevel = parsed
+        if self.tombstoneRetentionDays == nil, let raw = environment["CAIRN_TOMBSTONE_RETENTION_DAYS"], Int(raw) == nil {
+            throw ValidationError("CAIRN_TOMBSTONE_RETENTION_DAYS must be a number of days, got '\(raw)'")
+        }
         if let days = self.tombstoneRetentionDays ?? environment["CAIRN_TOMBSTONE_RETENTION_DAYS"].flatMap({ Int($0) }) {
             guard days >= 1 else { throw ValidationError("tombstone retention must be at least 1 day") }
             configuration.tombstoneRetentionDays = days

@@ -16,6 +16,8 @@ public struct CairnServerComponents: Sendable {
     public let engine: SyncEngine
     /// The WebSocket hub (also the engine's change notifier).
     public let hub: SyncHub
+    /// Applies seed 001's queued operations.
+    public let queue: QueueProcessor
     let tickets: WebSocketTickets
     let auth: AuthService
     let logger: Logger
@@ -44,6 +46,7 @@ public func makeServer(configuration: ServerConfiguration, logger: Logger? = nil
     let engine = SyncEngine(store: store, clock: configuration.clock, limits: configuration.limits, notifier: hub, logger: logger)
     return CairnServerComponents(
         configuration: configuration, store: store, metrics: metrics, engine: engine, hub: hub,
+        queue: QueueProcessor(engine: engine, store: store, clock: configuration.clock, logger: logger),
         tickets: WebSocketTickets(clock: configuration.clock), auth: auth, logger: logger
     )
 }
@@ -71,19 +74,33 @@ public func buildRouter(_ components: CairnServerComponents) -> Router<CairnRequ
     SystemController(store: components.store, configuration: configuration, metrics: components.metrics).addRoutes(to: router)
     authController.addPublicRoutes(to: router.group("api/auth"))
 
-    let api = router.group("api").add(
-        middleware: AuthenticatorMiddleware(
-            auth: components.auth,
-            limiter: RateLimiter(perMinute: configuration.apiRatePerMinute, burst: configuration.apiBurst, clock: clock),
-            metrics: components.metrics
-        )
+    // One authenticator (and one per-user rate limit) for every authenticated route.
+    let authenticator = AuthenticatorMiddleware(
+        auth: components.auth,
+        limiter: RateLimiter(perMinute: configuration.apiRatePerMinute, burst: configuration.apiBurst, clock: clock),
+        metrics: components.metrics
     )
+    let api = router.group("api").add(middleware: authenticator)
     authController.addProtectedRoutes(to: api)
     APIKeyController(auth: components.auth).addRoutes(to: api)
     let profiles = ProfileResolver(store: components.store)
     components.webSocketController(profiles: profiles).addHTTPRoutes(public: router, protected: api)
     BookmarksController(engine: components.engine, profiles: profiles, limits: configuration.limits).addRoutes(to: api)
-    SyncController(engine: components.engine, profiles: profiles, limits: configuration.limits).addRoutes(to: api)
+    SyncController(engine: components.engine, store: components.store, profiles: profiles, limits: configuration.limits, clock: clock).addRoutes(to: api)
+    ProfilesController(store: components.store, engine: components.engine, profiles: profiles, clock: clock).addRoutes(to: api)
+    RecordsController(engine: components.engine, profiles: profiles, limits: configuration.limits).addRoutes(to: api)
+    let profileRoutes = ProfilesController(store: components.store, engine: components.engine, profiles: profiles, clock: clock)
+    Seed001Controller(
+        engine: components.engine, store: components.store, profiles: profiles, queue: components.queue, limits: configuration.limits, clock: clock
+    ).addRoutes(to: api)
+    Seed002Controller(
+        engine: components.engine, store: components.store, profiles: profiles, profileRoutes: profileRoutes, limits: configuration.limits, clock: clock
+    ).addRoutes(to: api)
+    // Seed 004 lives at the root (`/items`, `/profiles`), with the same authentication.
+    let root = router.group().add(middleware: authenticator)
+    Seed004Controller(
+        engine: components.engine, store: components.store, profiles: profiles, profileRoutes: profileRoutes, limits: configuration.limits, clock: clock
+    ).addRoutes(to: root)
     return router
 }
 
@@ -137,7 +154,7 @@ public func buildApplication(_ components: CairnServerComponents) -> some Applic
     let configuration = components.configuration
     let logger = components.logger
     let router = buildRouter(components)
-    var services: [any Service] = [components.hub]
+    var services: [any Service] = [components.hub, components.queue]
     if let days = configuration.tombstoneRetentionDays, days > 0 {
         services.append(TombstonePurger(engine: components.engine, retention: TimeInterval(days) * 86_400, logger: logger))
     }

@@ -5,13 +5,16 @@ import Hummingbird
 /// `/api/sync/*`: the generic push/pull protocol and the conflict log.
 struct SyncController {
     let engine: SyncEngine
+    let store: any SyncStore
     let profiles: ProfileResolver
     let limits: Limits
+    let clock: ServerClock
 
     func addRoutes(to group: RouterGroup<CairnRequestContext>) {
         group.post("sync/push", use: self.push)
         group.get("sync/pull", use: self.pull)
         group.get("sync/conflicts", use: self.conflicts)
+        group.get("sync/status", use: self.status)
     }
 
     struct PushBody: Decodable {
@@ -38,9 +41,11 @@ struct SyncController {
             throw CairnError(.payloadTooLarge, "At most \(self.limits.maxOpsPerPush) operations per push", field: "operations")
         }
         if let cursor = body.cursor { try await self.engine.checkCursor(profileId: profile.id, cursor: cursor) }
+        let clientId = body.clientId ?? request.headers[.clientID]
         let outcome = try await self.engine.push(
-            PushRequest(profileId: profile.id, clientId: body.clientId ?? request.headers[.clientID], operations: body.operations, atomic: body.atomic ?? false, strategy: body.strategy)
+            PushRequest(profileId: profile.id, clientId: clientId, operations: body.operations, atomic: body.atomic ?? false, strategy: body.strategy)
         )
+        try await self.touch(profile: profile, clientId: clientId, cursor: body.cursor ?? outcome.previousSequence)
         var answer = PushAnswer(results: outcome.results, committed: outcome.committed, changes: [], cursor: outcome.sequence, hasMore: false)
         if let cursor = body.cursor, cursor < outcome.previousSequence {
             let (changes, hasMore) = try await self.engine.changesBetween(
@@ -60,11 +65,55 @@ struct SyncController {
         return try JSONResponse.make(answer)
     }
 
+    /// A seed 003 checkpoint: the server position and one cursor per collection.
+    struct Checkpoint: Encodable {
+        var serverSequence: Int64
+        var collections: [String: Int64]
+    }
+
+    struct CheckpointPull: Encodable {
+        var changes: [RecordChange]
+        var cursor: Int64
+        var hasMore: Bool
+        var checkpoint: Checkpoint
+    }
+
+    /// `cursors=todos:50,users:25` → per-collection cursors.
+    static func parseCursors(_ raw: String) throws -> [String: Int64] {
+        var cursors: [String: Int64] = [:]
+        for part in raw.split(separator: ",") {
+            let pieces = part.split(separator: ":")
+            guard pieces.count == 2, RecordRules.isValidCollection(String(pieces[0])), let value = Int64(pieces[1]), value >= 0 else {
+                throw CairnError(.validation, "cursors must look like todos:50,users:25", field: "cursors")
+            }
+            cursors[String(pieces[0])] = value
+        }
+        guard !cursors.isEmpty, cursors.count <= 64 else { throw CairnError(.validation, "cursors must name 1 to 64 collections", field: "cursors") }
+        return cursors
+    }
+
     @Sendable func pull(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let profile = try await self.profiles.resolve(request, context: context)
+        let limit = try request.intParameter("limit", default: 1000, range: 1...5000)
+        let clientId = request.uri.queryParameters.get("clientId") ?? request.headers[.clientID]
+        if let raw = request.uri.queryParameters.get("cursors") {
+            // Seed 003 checkpoints: each collection from its own cursor.
+            var checkpoint = Checkpoint(serverSequence: 0, collections: [:])
+            var changes: [RecordChange] = []
+            var hasMore = false
+            for (collection, since) in try Self.parseCursors(raw).sorted(by: { $0.key < $1.key }) {
+                let page = try await self.engine.pull(profileId: profile.id, since: since, collections: [collection], limit: limit)
+                changes += page.changes
+                checkpoint.collections[collection] = page.cursor
+                hasMore = hasMore || page.hasMore
+            }
+            checkpoint.serverSequence = try await self.engine.sequence(profileId: profile.id)
+            let cursor = checkpoint.collections.values.min() ?? 0
+            try await self.touch(profile: profile, clientId: clientId, cursor: cursor)
+            return try JSONResponse.make(CheckpointPull(changes: changes.sorted { $0.version < $1.version }, cursor: cursor, hasMore: hasMore, checkpoint: checkpoint))
+        }
         let sinceText = request.uri.queryParameters.get("since") ?? "0"
         guard let since = Int64(sinceText), since >= 0 else { throw CairnError(.validation, "since must be a non-negative integer", field: "since") }
-        let limit = try request.intParameter("limit", default: 1000, range: 1...5000)
         let collections = request.uri.queryParameters.get("collections").map {
             $0.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
         }
@@ -73,7 +122,46 @@ struct SyncController {
                 throw CairnError(.validation, "collections must be a comma-separated list of collection names", field: "collections")
             }
         }
-        return try JSONResponse.make(try await self.engine.pull(profileId: profile.id, since: since, collections: collections, limit: limit))
+        let page = try await self.engine.pull(profileId: profile.id, since: since, collections: collections, limit: limit)
+        try await self.touch(profile: profile, clientId: clientId, cursor: page.cursor)
+        return try JSONResponse.make(page)
+    }
+
+    /// Remembers the device's position (for `/api/sync/status`).
+    func touch(profile: StoredProfile, clientId: String?, cursor: Int64) async throws {
+        guard let clientId, !clientId.isEmpty, clientId.utf8.count <= 128 else { return }
+        try await self.store.touchDevice(profileId: profile.id, clientId: clientId, cursor: cursor, at: self.clock.nowMilliseconds)
+    }
+
+    /// `GET /api/sync/status`: the native status and seed 001's shape in one answer.
+    struct StatusAnswer: Encodable {
+        var success: Bool
+        var status: String
+        /// Seed 001: the last time anything in this profile changed (ISO 8601), or null.
+        var lastSync: String?
+        /// Seed 001: queued operations not yet applied.
+        var pendingOperations: Int
+        /// Open logged conflicts.
+        var conflicts: Int
+        var profile: String
+        var syncVersion: Int64
+        var cursor: Int64
+        var devices: [DeviceInfo]
+    }
+
+    @Sendable func status(_ request: Request, context: CairnRequestContext) async throws -> Response {
+        let profile = try await self.profiles.resolve(request, context: context)
+        let pending = try await self.store.pendingOperations(profileId: profile.id).count
+        let conflicts = try await self.engine.conflicts(profileId: profile.id, includeResolved: false, limit: 1000).count
+        let devices = try await self.store.devices(profileId: profile.id)
+        let current = try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: profile.id)
+        let lastChange = try await self.engine.lastChangeTime(profileId: profile.id)
+        return try JSONResponse.make(
+            StatusAnswer(
+                success: true, status: pending > 0 ? "syncing" : "ready", lastSync: lastChange.map(Timestamps.iso), pendingOperations: pending,
+                conflicts: conflicts, profile: current.id, syncVersion: current.seq, cursor: current.seq, devices: devices
+            )
+        )
     }
 
     struct ConflictsAnswer: Encodable {

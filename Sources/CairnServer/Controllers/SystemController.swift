@@ -41,7 +41,7 @@ struct SystemController {
             Info(
                 name: "cairn", version: Self.version, storage: self.store.backendName,
                 registration: self.configuration.registration.rawValue, registrationOpen: self.configuration.registration == .open,
-                limits: self.configuration.limits, features: ["accounts", "refresh-rotation", "api-keys", "profiles", "bookmarks", "bookmark-search", "bookmark-import-export", "sync-push-pull", "conflict-strategies"],
+                limits: self.configuration.limits, features: ["accounts", "refresh-rotation", "api-keys", "profiles", "bookmarks", "bookmark-search", "bookmark-import-export", "sync-push-pull", "conflict-strategies", "websocket", "records", "profiles-api", "seed-001", "seed-002", "seed-004"],
                 auth: AuthInfo(accessTokenLifetime: Int(self.configuration.accessTokenLifetime), refreshTokenRotation: true, apiKeys: true)
             )
         )

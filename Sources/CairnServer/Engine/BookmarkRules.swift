@@ -239,6 +239,7 @@ struct BookmarkRules {
                 child.deletedAt = self.applier.now
                 child.fieldStamps["_deleted"] = stamp
                 try self.applier.commit(&child, type: .delete, opId: op.opId, stamp: stamp, isNew: false)
+                try self.tx.resolveConflicts(self.profileId, Self.collection, child.id, at: self.applier.now)
                 affected.append(child.id)
                 if child.data["isFolder"]?.boolValue == true { queue.append(child.id) }
             }

@@ -6,10 +6,12 @@ extension SyncEngine {
 
     /// Creates the bookmark roots of a profile if they are missing.
     public func prepareBookmarks(profileId: String) async throws {
-        let now = self.clock.nowMilliseconds
+        let clock = self.clock
         let hlc = self.hlc
         let limits = self.limits
         let changed = try await self.store.write(profileId: profileId) { tx -> Int64? in
+                // Timestamps are taken under the write lock, so they follow commit order.
+                let now = clock.nowMilliseconds
             guard let profile = try tx.profileState(profileId) else { throw CairnError.notFound("Profile") }
             if try tx.record(profileId, BookmarkRules.collection, "toolbar") != nil { return nil }
             let applier = try BatchApplier(tx: tx, request: PushRequest(profileId: profileId, operations: []), profile: profile, now: now, hlc: hlc, limits: limits)

@@ -33,10 +33,12 @@ extension SyncEngine {
         guard total <= Self.maximumImportNodes else {
             throw CairnError(.payloadTooLarge, "At most \(Self.maximumImportNodes) bookmarks and folders per import")
         }
-        let now = self.clock.nowMilliseconds
+        let clock = self.clock
         let hlc = self.hlc
         let limits = self.limits
         let summary = try await self.store.write(profileId: profileId) { tx -> ImportSummary in
+                // Timestamps are taken under the write lock, so they follow commit order.
+                let now = clock.nowMilliseconds
             guard let profile = try tx.profileState(profileId) else { throw CairnError.notFound("Profile") }
             let applier = try BatchApplier(
                 tx: tx, request: PushRequest(profileId: profileId, clientId: clientId, operations: []), profile: profile, now: now, hlc: hlc, limits: limits
@@ -141,7 +143,7 @@ struct TreeImporter {
         var positions = FractionalIndex.sequence(count: newCount, between: last?.position, and: nil).makeIterator()
         for (node, mergeInto) in plan {
             if let mergeInto {
-                try self.insert(node.children, into: mergeInto, depth: depth + 1)
+                if depth < SyncEngine.maximumImportDepth { try self.insert(node.children, into: mergeInto, depth: depth + 1) }
                 continue
             }
             let id = Identifiers.uuid()

@@ -32,12 +32,20 @@ public struct SyncEngine: Sendable {
         guard request.operations.count <= self.limits.maxOpsPerPush else {
             throw CairnError(.payloadTooLarge, "At most \(self.limits.maxOpsPerPush) operations per push", field: "operations")
         }
-        let now = self.clock.nowMilliseconds
+        return try await self.pushUnbounded(request)
+    }
+
+    /// `push` without the per-push op limit (server-side batches such as a full replace; the
+    /// body limit still bounds them).
+    func pushUnbounded(_ request: PushRequest) async throws -> PushOutcome {
+        let clock = self.clock
         let hlc = self.hlc
         let limits = self.limits
         let outcome: PushOutcome
         do {
             outcome = try await self.store.write(profileId: request.profileId) { tx in
+                // Timestamps are taken under the write lock, so they follow commit order.
+                let now = clock.nowMilliseconds
                 guard let profile = try tx.profileState(request.profileId) else { throw CairnError.notFound("Profile") }
                 let applier = try BatchApplier(tx: tx, request: request, profile: profile, now: now, hlc: hlc, limits: limits)
                 var results: [OperationResult] = []

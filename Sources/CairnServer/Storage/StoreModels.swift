@@ -1,3 +1,4 @@
+import CairnCore
 import Foundation
 
 /// A user account as stored.
@@ -50,8 +51,13 @@ public struct StoredProfile: Sendable, Equatable {
     public var createdAt: Int64
     /// Last change (ms).
     public var updatedAt: Int64
+    /// Sync settings: `conflictStrategy`, `collections.<name>.conflictStrategy`, `deleteWins`.
+    public var settings: [String: JSONValue] = [:]
 
-    public init(id: String, userId: String, name: String, seq: Int64 = 0, purgeSeq: Int64 = 0, createdAt: Int64, updatedAt: Int64) {
+    public init(
+        id: String, userId: String, name: String, seq: Int64 = 0, purgeSeq: Int64 = 0, createdAt: Int64, updatedAt: Int64,
+        settings: [String: JSONValue] = [:]
+    ) {
         self.id = id
         self.userId = userId
         self.name = name
@@ -59,7 +65,48 @@ public struct StoredProfile: Sendable, Equatable {
         self.purgeSeq = purgeSeq
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.settings = settings
     }
+}
+
+/// A seed 001 operation queued on the server, applied shortly after by the queue processor.
+public struct QueuedOperation: Sendable, Equatable {
+    public var profileId: String
+    public var id: String
+    public var type: String
+    public var entity: String
+    public var entityId: String
+    public var data: JSONValue?
+    public var createdAt: Int64
+    public var synced: Bool
+    public var syncedAt: Int64?
+    /// The engine's result once applied.
+    public var result: JSONValue?
+
+    public init(
+        profileId: String, id: String, type: String, entity: String, entityId: String, data: JSONValue?, createdAt: Int64, synced: Bool = false,
+        syncedAt: Int64? = nil, result: JSONValue? = nil
+    ) {
+        self.profileId = profileId
+        self.id = id
+        self.type = type
+        self.entity = entity
+        self.entityId = entityId
+        self.data = data
+        self.createdAt = createdAt
+        self.synced = synced
+        self.syncedAt = syncedAt
+        self.result = result
+    }
+}
+
+/// A device (client id) seen syncing a profile.
+public struct DeviceInfo: Codable, Sendable, Equatable {
+    public var clientId: String
+    /// The last cursor it pulled or pushed with.
+    public var cursor: Int64
+    /// When it was last seen (ms).
+    public var lastSeenAt: Int64
 }
 
 /// An opaque refresh token, stored by hash. Tokens of one sign-in share a family.

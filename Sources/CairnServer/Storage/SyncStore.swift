@@ -1,3 +1,4 @@
+import CairnCore
 import Foundation
 
 /// Everything Cairn keeps, behind one `Sendable` protocol so that the embedded SQLite store and a
@@ -42,6 +43,36 @@ public protocol SyncStore: Sendable {
 
     /// The user's profile with this id or name; another user's profile is `nil`, like a missing one.
     func profile(userId: String, idOrName: String) async throws -> StoredProfile?
+
+    /// Creates a profile for a user.
+    /// - Throws: `CairnError(.alreadyExists)` when the user has a live profile of that name.
+    func createProfile(_ profile: StoredProfile) async throws
+
+    /// Renames a profile and/or replaces its settings; `nil` when the user has no such profile.
+    func updateProfile(userId: String, id: String, name: String?, settings: [String: JSONValue]?, at: Int64) async throws -> StoredProfile?
+
+    // MARK: Seed 001 queue and devices
+
+    /// Stores a queued operation.
+    func enqueueOperation(_ operation: QueuedOperation) async throws
+
+    /// The profile's queued operations not yet synced, oldest first.
+    func pendingOperations(profileId: String) async throws -> [QueuedOperation]
+
+    /// Unsynced queued operations of every profile, oldest first (for the processor).
+    func unsyncedOperations(limit: Int) async throws -> [QueuedOperation]
+
+    /// Marks queued operations synced (with their result when given); returns how many changed.
+    func markOperationsSynced(profileId: String, ids: [String], results: [String: JSONValue], at: Int64) async throws -> Int
+
+    /// Deletes the profile's synced queued operations; returns how many.
+    func clearSyncedOperations(profileId: String) async throws -> Int
+
+    /// Records that a device synced a profile up to `cursor`.
+    func touchDevice(profileId: String, clientId: String, cursor: Int64, at: Int64) async throws
+
+    /// The devices seen syncing a profile, most recent first.
+    func devices(profileId: String) async throws -> [DeviceInfo]
 
     // MARK: Refresh tokens
 

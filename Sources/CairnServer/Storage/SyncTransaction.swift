@@ -169,6 +169,10 @@ public protocol SyncReader {
     func lastSibling(_ profileId: String, _ collection: String, parentId: String?, excluding: String?) throws -> SiblingKey?
     /// How many live siblings sort before `(position, id)`: the computed `sortOrder`.
     func siblingIndex(_ profileId: String, _ collection: String, parentId: String?, key: SiblingKey) throws -> Int
+    /// Records of `collections` whose `updatedAt` is at or after `since` (ms), oldest update first.
+    func recordsUpdated(_ profileId: String, collections: [String], since: Int64, limit: Int) throws -> [StoredRecord]
+    /// The newest `updatedAt` among records of `collections` (ms), if any.
+    func newestUpdate(_ profileId: String, collections: [String]) throws -> Int64?
     /// The change-log entry with this sequence.
     func change(_ profileId: String, seq: Int64) throws -> StoredChange?
     /// Full-text search over live bookmarks; ranked best first, with the total match count.
@@ -194,6 +198,8 @@ public protocol SyncTransaction: SyncReader {
     /// the newest of them, and raises the profile's purge horizon to that version (cursors older
     /// than it must resync). Returns the number of tombstones removed.
     func purgeTombstones(_ profileId: String, deletedBefore: Int64) throws -> Int
+    /// Marks a profile deleted (its records are tombstoned by the engine first).
+    func markProfileDeleted(_ profileId: String, at: Int64) throws
     /// Puts a bookmark in (or, with `nil` fields, takes it out of) the full-text index.
     func indexBookmark(_ profileId: String, id: String, fields: BookmarkSearchFields?) throws
 }

@@ -267,7 +267,7 @@ struct Session {
     /// Drops the backlog, tells the client to resync by cursor, and stops streaming until it does.
     mutating func overflow() {
         let dropped = self.connection.outbox.replaceAll(
-            with: Self.encode(["type": "resync", "reason": "outbox overflow", "syncVersion": .number(Double(self.cursor))])
+            with: Self.encode(["type": "resync", "reason": "outbox overflow"])
         )
         self.metrics.drops.increment(by: Int64(dropped))
         self.metrics.messageOut("resync")
@@ -381,7 +381,11 @@ struct Session {
                 }
                 self.identity = identity
                 self.connection.hub.reauthenticated(self.connection, identity: identity)
-                self.send(["type": "auth_success", "userId": .string(identity.user.id), "profile": .string(self.profile?.id ?? ""), "syncVersion": .number(Double(self.cursor))])
+                let sequence = (try? await self.engine.sequence(profileId: self.profile?.id ?? "")) ?? self.cursor
+                self.send([
+                    "type": "auth_success", "userId": .string(identity.user.id), "profile": .string(self.profile?.id ?? ""),
+                    "profileName": .string(self.profile?.name ?? ""), "syncVersion": .number(Double(sequence)),
+                ])
                 return
             }
             let profile = try await self.connection.profiles.resolve(identity: identity, wanted: wanted)
@@ -417,6 +421,10 @@ struct Session {
         if outcome.sequence > outcome.previousSequence {
             self.ownRanges.append((outcome.previousSequence + 1)...outcome.sequence)
             self.mustSend.formUnion(outcome.recordsWithUnseenChanges(since: self.cursor))
+            // Side effects (a folder's tombstoned subtree, revived ancestors) are not in the ack's
+            // record: stream their states to the writer too.
+            let primary = Set(outcome.results.compactMap { result in result.id.map { RecordKey(collection: result.collection, id: $0) } })
+            self.mustSend.formUnion(outcome.touched.keys.filter { !primary.contains($0) })
         }
     }
 
@@ -433,6 +441,9 @@ struct Session {
                 ]
                 if let record = result.record { ack["bookmark"] = record }
                 if result.deduplicated == true { ack["deduplicated"] = true }
+                if let affected = result.affected { ack["affected"] = .array(affected.map { .string($0) }) }
+                if result.clockClamped == true { ack["clockClamped"] = true }
+                if let original = result.originalStatus { ack["originalStatus"] = .string(original.rawValue) }
                 self.send(.object(ack))
             case .conflict:
                 self.send([
@@ -454,6 +465,29 @@ struct Session {
     }
 
     // MARK: Streaming
+
+    /// The most bytes of events put in one message (a single larger event still goes alone).
+    static let messageBudget = 512 * 1024
+
+    /// Splits events into groups of at most `messageBudget` bytes of JSON each.
+    static func chunk<T: Encodable>(_ items: [T]) -> [[T]] {
+        var groups: [[T]] = []
+        var current: [T] = []
+        var size = 0
+        let encoder = JSONEncoder()
+        for item in items {
+            let bytes = (try? encoder.encode(item).count) ?? 0
+            if !current.isEmpty && size + bytes > Self.messageBudget {
+                groups.append(current)
+                current = []
+                size = 0
+            }
+            current.append(item)
+            size += bytes
+        }
+        if !current.isEmpty { groups.append(current) }
+        return groups
+    }
 
     mutating func syncRequest(since: Int64, collections: [String]?, profileId: String) async {
         if let collections, !(collections.count <= 64 && collections.allSatisfy(RecordRules.isValidCollection)) {
@@ -484,7 +518,7 @@ struct Session {
             if wantsBookmarks {
                 let (bookmarks, syncVersion) = try await self.engine.bookmarks(profileId: profileId, includeDeleted: false)
                 snapshot = syncVersion
-                let pages = stride(from: 0, to: max(bookmarks.count, 1), by: 500).map { Array(bookmarks[$0..<min($0 + 500, bookmarks.count)]) }
+                let pages = bookmarks.isEmpty ? [[]] : Self.chunk(bookmarks)
                 for (index, page) in pages.enumerated() {
                     let sent = await self.sendWaiting([
                         "type": "sync_full", "bookmarks": Self.json(page), "syncVersion": .number(Double(syncVersion)),
@@ -495,22 +529,24 @@ struct Session {
             } else {
                 snapshot = 0
             }
-            let others = self.collections?.filter { $0 != BookmarkRules.collection } ?? []
-            if !others.isEmpty || !wantsBookmarks {
-                // Records of the other collections, from the beginning, up to now.
+            // Records of the other collections (all of them when none were named), from the
+            // beginning, as sync_incremental; bookmarks already went in sync_full.
+            let others: [String]? = self.collections.map { $0.filter { $0 != BookmarkRules.collection } }
+            if others.map({ !$0.isEmpty }) ?? true {
                 var cursor: Int64 = 0
                 while true {
                     let page = try await self.engine.feed(profileId: profileId, since: cursor, collections: others, limit: 200)
-                    if !page.events.isEmpty {
+                    let events = page.events.filter { !wantsBookmarks || $0.collection != BookmarkRules.collection || $0.syncVersion > snapshot }
+                    for group in Self.chunk(events) {
                         guard await self.sendWaiting([
-                            "type": "sync_incremental", "events": Self.json(page.events), "syncVersion": .number(Double(page.cursor)),
-                            "hasMore": .bool(page.hasMore),
+                            "type": "sync_incremental", "events": Self.json(group), "syncVersion": .number(Double(group.last?.syncVersion ?? page.cursor)),
+                            "hasMore": true,
                         ]) else { return false }
                     }
                     cursor = page.cursor
                     if !page.hasMore { break }
                 }
-                snapshot = wantsBookmarks ? min(snapshot, cursor) : cursor
+                snapshot = wantsBookmarks ? max(snapshot, cursor) : cursor
             }
             self.cursor = snapshot
             return true
@@ -533,11 +569,19 @@ struct Session {
                 }.map(\.0)
                 let previous = self.cursor
                 if !events.isEmpty {
-                    let message: JSONValue = [
-                        "type": "sync_incremental", "events": Self.json(events), "syncVersion": .number(Double(page.cursor)), "hasMore": .bool(page.hasMore),
-                    ]
-                    let sent = waiting ? await self.sendWaiting(message) : self.send(message)
-                    guard sent else { return }
+                    // Messages of at most ~512 KiB (one event at least), so clients with a 1 MiB
+                    // message cap can read every one.
+                    let groups = Self.chunk(events)
+                    for (index, group) in groups.enumerated() {
+                        let last = index == groups.count - 1
+                        let message: JSONValue = [
+                            "type": "sync_incremental", "events": Self.json(group),
+                            "syncVersion": .number(Double(last ? page.cursor : (group.last?.syncVersion ?? page.cursor))),
+                            "hasMore": .bool(!last || page.hasMore),
+                        ]
+                        let sent = waiting ? await self.sendWaiting(message) : self.send(message)
+                        guard sent else { return }
+                    }
                 } else if waiting && !page.hasMore && page.cursor > previous {
                     // Caught up on own changes only: tell the client where it stands.
                     self.send(["type": "sync_incremental", "events": [], "syncVersion": .number(Double(page.cursor)), "hasMore": false])

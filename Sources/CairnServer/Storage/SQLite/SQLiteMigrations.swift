@@ -166,6 +166,29 @@ enum SQLiteMigrations {
                     """
             )
         }
+        // Seed 001's server-side operation queue, device bookkeeping, and timestamp pulls.
+        migrator.registerMigration("2026-11-21-queue-and-timestamps") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE queued_ops (
+                      profile_id TEXT NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+                      id TEXT NOT NULL,
+                      type TEXT NOT NULL,
+                      entity TEXT NOT NULL,
+                      entity_id TEXT NOT NULL,
+                      data TEXT,
+                      created_at INTEGER NOT NULL,
+                      synced INTEGER NOT NULL DEFAULT 0,
+                      synced_at INTEGER,
+                      result TEXT,
+                      PRIMARY KEY (profile_id, id)
+                    ) STRICT, WITHOUT ROWID;
+                    CREATE INDEX queued_ops_pending ON queued_ops(synced, created_at);
+
+                    CREATE INDEX records_by_updated ON records(profile_id, collection, updated_at);
+                    """
+            )
+        }
         return migrator
     }
 }

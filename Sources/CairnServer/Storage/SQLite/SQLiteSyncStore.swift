@@ -159,6 +159,121 @@ public final class SQLiteSyncStore: SyncStore {
         }
     }
 
+    public func createProfile(_ profile: StoredProfile) async throws {
+        do {
+            try await self.pool.write { db in
+                try Self.insertProfile(profile, db: db)
+                if !profile.settings.isEmpty {
+                    try db.execute(
+                        sql: "UPDATE profiles SET settings = ? WHERE id = ?",
+                        arguments: [try SQLiteSyncTransaction.encode(profile.settings), profile.id]
+                    )
+                }
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw CairnError(.alreadyExists, "A profile with this name already exists", field: "name")
+        }
+    }
+
+    public func updateProfile(userId: String, id: String, name: String?, settings: [String: JSONValue]?, at: Int64) async throws -> StoredProfile? {
+        do {
+            return try await self.pool.write { db in
+                if let name {
+                    try db.execute(
+                        sql: "UPDATE profiles SET name = ?, updated_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
+                        arguments: [name, at, id, userId]
+                    )
+                }
+                if let settings {
+                    try db.execute(
+                        sql: "UPDATE profiles SET settings = ?, updated_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL",
+                        arguments: [try SQLiteSyncTransaction.encode(settings), at, id, userId]
+                    )
+                }
+                return try Row.fetchOne(db, sql: "SELECT * FROM profiles WHERE id = ? AND user_id = ? AND deleted_at IS NULL", arguments: [id, userId])
+                    .map(StoredProfile.init(row:))
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw CairnError(.alreadyExists, "A profile with this name already exists", field: "name")
+        }
+    }
+
+    // MARK: Seed 001 queue and devices
+
+    public func enqueueOperation(_ operation: QueuedOperation) async throws {
+        do {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO queued_ops (profile_id, id, type, entity, entity_id, data, created_at, synced)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, 0)
+                        """,
+                    arguments: [
+                        operation.profileId, operation.id, operation.type, operation.entity, operation.entityId,
+                        try operation.data.map { try SQLiteSyncTransaction.encode($0) }, operation.createdAt,
+                    ]
+                )
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw CairnError(.alreadyExists, "An operation with this id is already queued", field: "id")
+        }
+    }
+
+    public func pendingOperations(profileId: String) async throws -> [QueuedOperation] {
+        try await self.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM queued_ops WHERE profile_id = ? AND synced = 0 ORDER BY created_at, id", arguments: [profileId])
+                .map(QueuedOperation.init(row:))
+        }
+    }
+
+    public func unsyncedOperations(limit: Int) async throws -> [QueuedOperation] {
+        try await self.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM queued_ops WHERE synced = 0 ORDER BY created_at, id LIMIT ?", arguments: [limit])
+                .map(QueuedOperation.init(row:))
+        }
+    }
+
+    public func markOperationsSynced(profileId: String, ids: [String], results: [String: JSONValue], at: Int64) async throws -> Int {
+        try await self.pool.write { db in
+            var changed = 0
+            for id in ids {
+                try db.execute(
+                    sql: "UPDATE queued_ops SET synced = 1, synced_at = ?, result = COALESCE(?, result) WHERE profile_id = ? AND id = ? AND synced = 0",
+                    arguments: [at, try results[id].map { try SQLiteSyncTransaction.encode($0) }, profileId, id]
+                )
+                changed += db.changesCount
+            }
+            return changed
+        }
+    }
+
+    public func clearSyncedOperations(profileId: String) async throws -> Int {
+        try await self.pool.write { db in
+            try db.execute(sql: "DELETE FROM queued_ops WHERE profile_id = ? AND synced = 1", arguments: [profileId])
+            return db.changesCount
+        }
+    }
+
+    public func touchDevice(profileId: String, clientId: String, cursor: Int64, at: Int64) async throws {
+        try await self.pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO devices (profile_id, client_id, cursor, last_seen_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (profile_id, client_id) DO UPDATE SET cursor = excluded.cursor, last_seen_at = excluded.last_seen_at
+                    """,
+                arguments: [profileId, clientId, cursor, at]
+            )
+        }
+    }
+
+    public func devices(profileId: String) async throws -> [DeviceInfo] {
+        try await self.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM devices WHERE profile_id = ? ORDER BY last_seen_at DESC LIMIT 100", arguments: [profileId]).map {
+                DeviceInfo(clientId: $0["client_id"], cursor: $0["cursor"], lastSeenAt: $0["last_seen_at"])
+            }
+        }
+    }
+
     // MARK: Refresh tokens
 
     public func insertRefreshToken(_ token: StoredRefreshToken) async throws {
@@ -348,9 +463,23 @@ extension StoredUser {
 
 extension StoredProfile {
     init(row: Row) {
+        let settings: String = row["settings"] ?? "{}"
         self.init(
             id: row["id"], userId: row["user_id"], name: row["name"], seq: row["seq"], purgeSeq: row["purge_seq"],
-            createdAt: row["created_at"], updatedAt: row["updated_at"]
+            createdAt: row["created_at"], updatedAt: row["updated_at"],
+            settings: (try? SQLiteSyncTransaction.decode([String: JSONValue].self, settings)) ?? [:]
+        )
+    }
+}
+
+extension QueuedOperation {
+    init(row: Row) {
+        let data: String? = row["data"]
+        let result: String? = row["result"]
+        self.init(
+            profileId: row["profile_id"], id: row["id"], type: row["type"], entity: row["entity"], entityId: row["entity_id"],
+            data: data.flatMap { try? SQLiteSyncTransaction.decode(JSONValue.self, $0) }, createdAt: row["created_at"], synced: row["synced"],
+            syncedAt: row["synced_at"], result: result.flatMap { try? SQLiteSyncTransaction.decode(JSONValue.self, $0) }
         )
     }
 }

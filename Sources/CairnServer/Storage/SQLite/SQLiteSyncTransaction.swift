@@ -226,6 +226,36 @@ final class SQLiteSyncTransaction: SyncTransaction {
         ) ?? 0
     }
 
+    func recordsUpdated(_ profileId: String, collections: [String], since: Int64, limit: Int) throws -> [StoredRecord] {
+        guard !collections.isEmpty else { return [] }
+        let placeholders = Array(repeating: "?", count: collections.count).joined(separator: ",")
+        return try Row.fetchAll(
+            self.db,
+            sql: """
+                SELECT * FROM records WHERE profile_id = ? AND collection IN (\(placeholders)) AND updated_at >= ?
+                ORDER BY updated_at, version LIMIT ?
+                """,
+            arguments: StatementArguments([profileId]) + StatementArguments(collections) + StatementArguments([since]) + StatementArguments([limit])
+        ).map(StoredRecord.init(row:))
+    }
+
+    func newestUpdate(_ profileId: String, collections: [String]) throws -> Int64? {
+        guard !collections.isEmpty else { return nil }
+        let placeholders = Array(repeating: "?", count: collections.count).joined(separator: ",")
+        return try Int64.fetchOne(
+            self.db,
+            sql: "SELECT MAX(updated_at) FROM records WHERE profile_id = ? AND collection IN (\(placeholders))",
+            arguments: StatementArguments([profileId]) + StatementArguments(collections)
+        )
+    }
+
+    func markProfileDeleted(_ profileId: String, at: Int64) throws {
+        try self.db.execute(
+            sql: "UPDATE profiles SET deleted_at = ?, name = name || '#deleted-' || ? WHERE id = ? AND deleted_at IS NULL",
+            arguments: [at, at, profileId]
+        )
+    }
+
     func change(_ profileId: String, seq: Int64) throws -> StoredChange? {
         try Row.fetchOne(self.db.cachedStatement(sql: "SELECT * FROM changes WHERE profile_id = ? AND seq = ?"), arguments: [profileId, seq])
             .map(StoredChange.init(row:))

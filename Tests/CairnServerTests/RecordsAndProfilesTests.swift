@@ -1,0 +1,140 @@
+import CairnCore
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+@testable import CairnServer
+
+@Suite("Records, profiles and the generic sync API")
+struct RecordsAndProfilesTests {
+    @Test func recordsOfAnyCollectionThroughTheEngine() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "records@example.com")
+            let created = try await client.post("/api/records/notes", jsonBody(#"{"id":"n1","data":{"text":"first","pinned":false}}"#), token: device.token)
+            #expect(created.status == .created)
+            let etag = try #require(created.headers[.eTag])
+            // PATCH merges fields; PUT replaces the data; strict If-Match
+            var headers = bearer(device.token)
+            headers[.ifMatch] = etag
+            let patched = try await client.execute(uri: "/api/records/notes/n1", method: .patch, headers: headers, body: jsonBody(#"{"data":{"pinned":true}}"#))
+            #expect(patched.status == .ok)
+            #expect(try decode(JSONValue.self, patched)["data"] == ["text": "first", "pinned": true])
+            let stale = try await client.execute(uri: "/api/records/notes/n1", method: .put, headers: headers, body: jsonBody(#"{"data":{"text":"x"}}"#))
+            #expect(stale.status == .preconditionFailed)
+            let put = try await client.execute(uri: "/api/records/notes/n1", method: .put, headers: bearer(device.token), body: jsonBody(#"{"data":{"text":"replaced"}}"#))
+            #expect(try decode(JSONValue.self, put)["data"] == ["text": "replaced"])
+            // List, delete (tombstone), pull shows the tombstone
+            let list = try decode(JSONValue.self, try await client.get("/api/records/notes", token: device.token))
+            #expect(list["records"]?[0]?["id"] == "n1")
+            let deleted = try await client.execute(uri: "/api/records/notes/n1", method: .delete, headers: bearer(device.token))
+            #expect(try decode(JSONValue.self, deleted)["deleted"] == .bool(true))
+            #expect(try await client.get("/api/records/notes/n1", token: device.token).status == .notFound)
+            let pulled = try await device.pull(since: 0, collections: "notes")
+            #expect(pulled.changes.map(\.id) == ["n1"])
+            #expect(pulled.changes.first?.deleted == true)
+            // Bad input
+            #expect(try await client.post("/api/records/Bad!", jsonBody(#"{"data":{}}"#), token: device.token).status == .badRequest)
+            #expect(try await client.post("/api/records/notes", jsonBody(#"{"data":[1]}"#), token: device.token).status == .badRequest)
+            let huge = String(repeating: "x", count: 300 * 1024)
+            let big = try await client.post("/api/records/notes", jsonBody(#"{"data":{"t":"\#(huge)"}}"#), token: device.token)
+            #expect(big.status == .contentTooLarge)
+        }
+    }
+
+    @Test func checkpointsKeepOneCursorPerCollection() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "checkpoint@example.com")
+            _ = try await device.push([
+                SyncOperation(opId: "1", type: .create, collection: "todos", id: "t1", data: ["title": "a"]),
+                SyncOperation(opId: "2", type: .create, collection: "users", id: "u1", data: ["name": "b"]),
+            ])
+            let first = try decode(JSONValue.self, try await client.get("/api/sync/pull?cursors=todos:0,users:0", token: device.token))
+            let todos = try #require(first["checkpoint"]?["collections"]?["todos"]?.intValue)
+            #expect(first["checkpoint"]?["serverSequence"] != nil)
+            _ = try await device.push([SyncOperation(opId: "3", type: .create, collection: "todos", id: "t2", data: ["title": "c"])])
+            let second = try decode(JSONValue.self, try await client.get("/api/sync/pull?cursors=todos:\(todos),users:0", token: device.token))
+            guard case .array(let changes)? = second["changes"] else { Issue.record("no changes"); return }
+            #expect(Set(changes.compactMap { $0["id"]?.stringValue }) == ["t2", "u1"])
+            #expect(try await client.get("/api/sync/pull?cursors=todos", token: device.token).status == .badRequest)
+        }
+    }
+
+    @Test func profilesAreSeparateDataSpacesAndIsolatedPerUser() async throws {
+        try await withTestServer { client, _ in
+            let alice = try await Device.register(client, "profiles-a@example.com")
+            let bob = try await Device.register(client, "profiles-b@example.com")
+            let created = try await client.post("/api/profiles", jsonBody(#"{"name":"work","settings":{"conflictStrategy":"lww"}}"#), token: alice.token)
+            #expect(created.status == .created)
+            let work = try decode(JSONValue.self, created)
+            let workId = try #require(work["id"]?.stringValue)
+            #expect(work["settings"]?["conflictStrategy"] == "lww")
+            // Work has its own roots and data; default does not see it
+            _ = try await client.post("/api/records/notes?profile=work", jsonBody(#"{"id":"w1","data":{"t":"work"}}"#), token: alice.token)
+            #expect(try await client.get("/api/records/notes/w1?profile=work", token: alice.token).status == .ok)
+            #expect(try await client.get("/api/records/notes/w1", token: alice.token).status == .notFound)
+            #expect(try decode(BookmarkList.self, try await client.get("/api/bookmarks?profile=\(workId)", token: alice.token)).bookmarks.count == 4)
+            // Bob cannot see or touch Alice's profile: exactly like a missing one
+            let missing = try await client.get("/api/profiles/\(UUID().uuidString.lowercased())", token: bob.token)
+            let foreign = try await client.get("/api/profiles/\(workId)", token: bob.token)
+            #expect(foreign.status == .notFound)
+            #expect(String(buffer: foreign.body) == String(buffer: missing.body))
+            #expect(try await client.get("/api/records/notes/w1?profile=\(workId)", token: bob.token).status == .notFound)
+            #expect(try await client.post("/api/records/notes?profile=\(workId)", jsonBody(#"{"data":{"t":"x"}}"#), token: bob.token).status == .notFound)
+            // Duplicate names, bad settings, the default profile
+            #expect(try await client.post("/api/profiles", jsonBody(#"{"name":"work"}"#), token: alice.token).status == .conflict)
+            #expect(try await client.post("/api/profiles", jsonBody(#"{"name":"x","settings":{"conflictStrategy":"coinflip"}}"#), token: alice.token).status == .badRequest)
+            #expect(try await client.execute(uri: "/api/profiles/default", method: .delete, headers: bearer(alice.token)).status == .forbidden)
+            // Rename and delete: the profile's records are tombstoned, the profile is gone
+            let renamed = try await client.execute(uri: "/api/profiles/\(workId)", method: .patch, headers: bearer(alice.token), body: jsonBody(#"{"name":"job"}"#))
+            #expect(try decode(JSONValue.self, renamed)["name"] == "job")
+            #expect(try await client.execute(uri: "/api/profiles/\(workId)", method: .delete, headers: bearer(alice.token)).status == .noContent)
+            #expect(try await client.get("/api/profiles/\(workId)", token: alice.token).status == .notFound)
+            let names = try decode(JSONValue.self, try await client.get("/api/profiles", token: alice.token))["profiles"]
+            #expect(names?[0]?["name"] == "default")
+            #expect(names?[1] == nil)
+        }
+    }
+
+    @Test func profileStrategySettingIsApplied() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "strategy-setting@example.com")
+            _ = try await client.execute(uri: "/api/profiles/default", method: .patch, headers: bearer(device.token), body: jsonBody(#"{"settings":{"collections":{"notes":{"conflictStrategy":"manual"}}}}"#))
+            let v1 = try #require(try await device.push([SyncOperation(opId: "1", type: .create, collection: "notes", id: "n", data: ["t": "a"])]).results.first?.version)
+            _ = try await device.push([SyncOperation(opId: "2", type: .update, collection: "notes", id: "n", patch: ["t": "b"], expectedVersion: v1)])
+            let stale = try await device.push([SyncOperation(opId: "3", type: .update, collection: "notes", id: "n", patch: ["t": "c"], expectedVersion: v1)])
+            #expect(stale.results.first?.status == .conflict)
+            let status = try decode(JSONValue.self, try await client.get("/api/sync/status", token: device.token))
+            #expect(status["conflicts"] == .number(1))
+        }
+    }
+
+    @Test func apiKeysScopedToAProfileSeeOnlyIt() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "scoped@example.com")
+            _ = try await client.post("/api/profiles", jsonBody(#"{"name":"ext"}"#), token: device.token)
+            let key = try decode(CreatedAPIKey.self, try await client.post("/api/keys", jsonBody(#"{"name":"k","profile":"ext"}"#), token: device.token))
+            _ = try await client.post("/api/records/notes", jsonBody(#"{"id":"mine","data":{}}"#), token: key.secret)
+            #expect(try await client.get("/api/records/notes/mine?profile=ext", token: device.token).status == .ok)
+            #expect(try await client.get("/api/records/notes?profile=default", token: key.secret).status == .notFound)
+            let list = try decode(JSONValue.self, try await client.get("/api/profiles", token: key.secret))["profiles"]
+            #expect(list?[0]?["name"] == "ext")
+            #expect(list?[1] == nil)
+            #expect(try await client.post("/api/profiles", jsonBody(#"{"name":"sneaky"}"#), token: key.secret).status == .forbidden)
+        }
+    }
+
+    @Test func statusReportsCursorDevicesAndPending() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "status@example.com")
+            _ = try await client.get("/api/sync/pull?since=0&clientId=laptop", token: device.token)
+            let status = try decode(JSONValue.self, try await client.get("/api/sync/status", token: device.token))
+            #expect(status["success"] == .bool(true))
+            #expect(status["status"] == "ready")
+            #expect(status["pendingOperations"] == .number(0))
+            #expect(status["devices"]?[0]?["clientId"] == "laptop")
+            #expect(status["syncVersion"] == .number(4))
+        }
+    }
+}
