@@ -98,7 +98,7 @@ struct WebSocketTests {
             socket.send(["type": "sync_request", "lastSyncVersion": 0])
             var bookmarks: [JSONValue] = []
             var syncVersion: JSONValue?
-            while let page = await socket.next("sync_full") {
+            while let page = await socket.next("sync_full", timeout: .seconds(20)) {
                 if case .array(let items)? = page["bookmarks"] { bookmarks += items }
                 syncVersion = page["syncVersion"]
                 if page["hasMore"] == .bool(false) { break }
@@ -106,10 +106,10 @@ struct WebSocketTests {
             #expect(bookmarks.count == 1204)
             #expect(syncVersion != nil)
             // Records of the other collections follow as sync_incremental
-            let others = await socket.next("sync_incremental")
+            let others = await socket.next("sync_incremental", timeout: .seconds(20))
             #expect(others?["events"]?[0]?["bookmarkId"] == "note-1")
             #expect(others?["events"]?[0]?["collection"] == "notes")
-            #expect(await socket.next("sync_complete")?["syncVersion"]?.intValue == (try await device.bookmarks().syncVersion))
+            #expect(await socket.next("sync_complete", timeout: .seconds(20))?["syncVersion"]?.intValue == (try await device.bookmarks().syncVersion))
         }
     }
 
@@ -126,7 +126,7 @@ struct WebSocketTests {
                 _ = try await device.named("writer").push((0..<10).map { .createBookmark("r\(batch)-\($0)", id: "race-\(batch)-\($0)", title: "R", url: "https://r\(batch)-\($0).example") })
             }
             var ids: [String] = []
-            while let message = await socket.next("sync_incremental", timeout: .seconds(2)) {
+            while ids.count < 400, let message = await socket.next("sync_incremental", timeout: .seconds(20)) {
                 if case .array(let events)? = message["events"] { ids += events.compactMap { $0["bookmarkId"]?.stringValue } }
             }
             #expect(ids.count == 400)

@@ -28,6 +28,7 @@ enum OpenAPIDocument {
 
     static func paths() -> [String: JSONValue] {
         self.accountPaths().merging(self.bookmarkPaths()) { first, _ in first }.merging(self.syncPaths()) { first, _ in first }
+            .merging(self.recordPaths()) { first, _ in first }.merging(self.seedPaths()) { first, _ in first }
     }
 
     static let profileQuery: JSONValue = [
@@ -174,6 +175,110 @@ enum OpenAPIDocument {
                 )
             ],
         ]
+    }
+
+    static let anyObject: JSONValue = ["type": "object"]
+    static func objectBody(_ description: String) -> JSONValue {
+        ["required": true, "content": ["application/json": ["schema": ["type": "object", "description": .string(description)]]]]
+    }
+
+    /// An operation whose request body (if any) and answers are JSON objects described in prose.
+    static func loose(
+        _ id: String, _ summary: String, tag: String, parameters: [JSONValue] = [], body: String? = nil, success: String = "200",
+        errors: [String] = ["400", "404"]
+    ) -> JSONValue {
+        var responses: [String: JSONValue?] = [success: .some(anyObject)]
+        for code in errors { responses[code] = .some(nil) }
+        guard case .object(var object) = self.operation(id, summary, tag: tag, parameters: parameters, responses: responses) else { return .null }
+        if let body { object["requestBody"] = self.objectBody(body) }
+        return .object(object)
+    }
+
+    static func recordPaths() -> [String: JSONValue] {
+        let collection = self.pathParameter("collection")
+        let id = self.pathParameter("id")
+        return [
+            "/api/profiles": [
+                "get": self.loose("listProfiles", "The user's profiles", tag: "profiles", errors: []),
+                "post": self.loose("createProfile", "Create a profile {name, settings?}", tag: "profiles", body: "{name, settings}", success: "201", errors: ["400", "403", "409"]),
+            ],
+            "/api/profiles/{id}": [
+                "get": self.loose("getProfile", "One profile (id or name)", tag: "profiles", parameters: [id], errors: ["404"]),
+                "patch": self.loose("updateProfile", "Rename or change sync settings", tag: "profiles", parameters: [id], body: "{name?, settings?}", errors: ["400", "403", "404", "409"]),
+                "delete": self.operation("deleteProfile", "Tombstone everything in the profile and remove it", tag: "profiles", parameters: [id], responses: ["204": nil, "403": nil, "404": nil]),
+            ],
+            "/api/records/{collection}": [
+                "get": self.loose(
+                    "listRecords", "Records changed after `since` (default: all live)", tag: "records",
+                    parameters: [collection, self.profileQuery, self.query("since", "integer", "cursor"), self.query("limit", "integer", "1–5000"), self.query("includeDeleted", "boolean", "tombstones too")]
+                ),
+                "post": self.loose("createRecord", "Create a record {id?, data, opId?}", tag: "records", parameters: [collection, self.profileQuery], body: "{id?, data, opId?, hlc?}", success: "201", errors: ["400", "404", "409", "413"]),
+            ],
+            "/api/records/{collection}/{id}": [
+                "get": self.loose("getRecord", "One record (ETag = version)", tag: "records", parameters: [collection, id, self.profileQuery], errors: ["400", "404"]),
+                "put": self.loose("putRecord", "Replace the record's data (upsert)", tag: "records", parameters: [collection, id, self.profileQuery, self.ifMatch], body: "{data, expectedVersion?}", errors: ["400", "404", "409", "412", "413"]),
+                "patch": self.loose("patchRecord", "Change some fields", tag: "records", parameters: [collection, id, self.profileQuery, self.ifMatch], body: "{data, expectedVersion?}", errors: ["400", "404", "409", "412", "413"]),
+                "delete": self.loose("deleteRecord", "Tombstone the record", tag: "records", parameters: [collection, id, self.profileQuery, self.ifMatch], errors: ["400", "404", "412"]),
+            ],
+            "/api/sync/status": [
+                "get": self.loose("syncStatus", "Cursor, last change, pending queued operations, open conflicts, devices (also seed 001's status)", tag: "sync", parameters: [self.profileQuery], errors: ["404"])
+            ],
+        ]
+    }
+
+    static func seedPaths() -> [String: JSONValue] {
+        let id = self.pathParameter("id")
+        let workspace = self.query("workspaceId", "string", "workspace (= profile) id")
+        var paths: [String: JSONValue] = [
+            "/api/sync/operations": ["post": self.loose("seed001Operations", "Seed 001: apply {operations: [{id, type, entity, entityId, data, timestamp}]}", tag: "seed-001", parameters: [self.profileQuery], body: "{operations}", errors: ["400", "404", "413"])],
+            "/api/sync/pending": ["get": self.loose("seed001Pending", "Seed 001: queued operations not yet applied", tag: "seed-001", parameters: [self.profileQuery], errors: ["404"])],
+            "/api/sync/changes": ["get": self.loose("seed001Changes", "Seed 001: entities changed at or after `since` (ISO 8601)", tag: "seed-001", parameters: [self.profileQuery, self.query("since", "string", "ISO 8601 or ms")])],
+            "/api/sync/full": ["post": self.loose("seed001Full", "Seed 001: replace the named entity lists in one transaction", tag: "seed-001", parameters: [self.profileQuery], body: "{books, collections, tags, readings, ratings, settings}", errors: ["400", "404", "413"])],
+            "/api/sync/queue": ["post": self.loose("seed001Queue", "Seed 001: queue an operation, applied shortly after", tag: "seed-001", parameters: [self.profileQuery], body: "{type, entity, entityId, data}", success: "201", errors: ["400", "404", "409"])],
+            "/api/sync/mark-synced": ["post": self.loose("seed001MarkSynced", "Seed 001: mark queued operations synced", tag: "seed-001", parameters: [self.profileQuery], body: "{operationIds}")],
+            "/api/sync/clear": ["delete": self.loose("seed001Clear", "Seed 001: delete synced queued operations", tag: "seed-001", parameters: [self.profileQuery], errors: ["404"])],
+            "/api/workspaces": [
+                "get": self.loose("seed002Workspaces", "Seed 002: workspaces (= profiles)", tag: "seed-002", errors: []),
+                "post": self.loose("seed002CreateWorkspace", "Seed 002: create a workspace", tag: "seed-002", body: "{name}", success: "201", errors: ["400", "403", "409"]),
+            ],
+            "/api/workspaces/{id}": [
+                "get": self.loose("seed002Workspace", "Seed 002: one workspace", tag: "seed-002", parameters: [id], errors: ["404"]),
+                "patch": self.loose("seed002UpdateWorkspace", "Seed 002: rename a workspace", tag: "seed-002", parameters: [id], body: "{name}", errors: ["400", "403", "404", "409"]),
+                "delete": self.loose("seed002DeleteWorkspace", "Seed 002: delete a workspace", tag: "seed-002", parameters: [id], errors: ["403", "404"]),
+            ],
+            "/api/view-settings": [
+                "get": self.loose("seed002ViewSettings", "Seed 002: view settings", tag: "seed-002", parameters: [workspace, self.query("viewKey", "string", "one view")], errors: ["404"]),
+                "put": self.loose("seed002PutViewSettings", "Seed 002: upsert by viewKey", tag: "seed-002", parameters: [workspace], body: "{viewKey, workspaceId?, …settings}", errors: ["400", "404", "413"]),
+            ],
+            "/api/sync/delta": ["get": self.loose("seed002Delta", "Seed 002: every entity changed at or after `since`, and serverTime", tag: "seed-002", parameters: [workspace, self.query("since", "string", "ISO 8601 or ms")])],
+            "/items": [
+                "get": self.loose("seed004Items", "Seed 004: all items", tag: "seed-004", parameters: [self.profileQuery, self.query("includeDeleted", "boolean", "tombstones too")], errors: ["404"]),
+                "post": self.loose("seed004SaveItem", "Seed 004: create or update an item (sync_id dedup, content dedup, deleted_at tombstones)", tag: "seed-004", parameters: [self.profileQuery], body: "{type, content, tags, sync_id?, deleted_at?, updated_at?}", success: "201", errors: ["400", "404", "413"]),
+            ],
+            "/items/since/{timestamp}": ["get": self.loose("seed004ItemsSince", "Seed 004: items changed at or after the timestamp, tombstones included", tag: "seed-004", parameters: [self.pathParameter("timestamp"), self.profileQuery])],
+            "/items/{id}": [
+                "get": self.loose("seed004Item", "Seed 004: one item", tag: "seed-004", parameters: [id, self.profileQuery, self.query("includeDeleted", "boolean", "return a tombstone too")], errors: ["404"]),
+                "delete": self.loose("seed004DeleteItem", "Seed 004: delete (content removed, tombstone kept)", tag: "seed-004", parameters: [id, self.profileQuery], errors: ["404"]),
+            ],
+            "/items/{id}/tags": ["patch": self.loose("seed004ItemTags", "Seed 004: replace an item's tags", tag: "seed-004", parameters: [id, self.profileQuery], body: "{tags}")],
+            "/profiles": [
+                "get": self.loose("seed004Profiles", "Seed 004: the user's profiles", tag: "seed-004", errors: []),
+                "post": self.loose("seed004CreateProfile", "Seed 004: create a profile", tag: "seed-004", body: "{name}", success: "201", errors: ["400", "403", "409"]),
+            ],
+            "/profiles/{id}": ["delete": self.loose("seed004DeleteProfile", "Seed 004: delete a profile", tag: "seed-004", parameters: [id], errors: ["403", "404"])],
+        ]
+        for (route, singular) in [("cards", "card"), ("collections", "collection"), ("todos", "todo"), ("events", "event")] {
+            paths["/api/\(route)"] = [
+                "get": self.loose("seed002List\(singular)", "Seed 002: \(route) of a workspace (`since` for a delta)", tag: "seed-002", parameters: [workspace, self.query("since", "string", "ISO 8601 or ms"), self.query("includeDeleted", "boolean", "soft-deleted too")]),
+                "post": self.loose("seed002Create\(singular)", "Seed 002: create a \(singular) (client id accepted)", tag: "seed-002", parameters: [workspace], body: "{id?, workspaceId?, …fields}", success: "201", errors: ["400", "404", "413"]),
+            ]
+            paths["/api/\(route)/{id}"] = [
+                "get": self.loose("seed002Get\(singular)", "Seed 002: one \(singular)", tag: "seed-002", parameters: [id, workspace], errors: ["404"]),
+                "patch": self.loose("seed002Update\(singular)", "Seed 002: change a \(singular)", tag: "seed-002", parameters: [id, workspace], body: "{…fields}", errors: ["400", "404", "413"]),
+                "delete": self.loose("seed002Delete\(singular)", "Seed 002: soft-delete a \(singular)", tag: "seed-002", parameters: [id, workspace], errors: ["404"]),
+            ]
+        }
+        return paths
     }
 
     static let errorResponse: JSONValue = ["description": "Error", "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]]
