@@ -104,6 +104,28 @@ public func buildRouter(_ components: CairnServerComponents) -> Router<CairnRequ
     return router
 }
 
+/// HTTP/1.1 with the WebSocket upgrade, guarded so that silent connections are closed too.
+func serverBuilder(_ components: CairnServerComponents) -> HTTPServerBuilder {
+    let configuration = components.configuration
+    let webSocketResponder = buildWebSocketRouter(components).buildResponder()
+    let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
+        http1: .init(idleTimeout: .seconds(configuration.idleTimeoutSeconds)),
+        ws: .init(
+            maxFrameSize: configuration.limits.maxWebSocketMessageBytes,
+            autoPing: .enabled(timePeriod: .seconds(configuration.webSocketPingSeconds)),
+            closeTimeout: .seconds(5),
+            validateUTF8: true
+        )
+    )
+    let idle = TimeAmount.seconds(configuration.idleTimeoutSeconds)
+    return HTTPServerBuilder { responder in
+        IdleGuardedChannel(
+            inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: channelConfiguration),
+            timeout: idle
+        )
+    }
+}
+
 /// The router that decides WebSocket upgrades.
 func buildWebSocketRouter(_ components: CairnServerComponents) -> Router<CairnRequestContext> {
     let router = Router(context: CairnRequestContext.self)
@@ -160,18 +182,7 @@ public func buildApplication(_ components: CairnServerComponents) -> some Applic
     }
     return Application(
         router: router,
-        server: .http1WebSocketUpgrade(
-            webSocketRouter: buildWebSocketRouter(components),
-            configuration: .init(
-                http1: .init(idleTimeout: .seconds(configuration.idleTimeoutSeconds)),
-                ws: .init(
-                    maxFrameSize: configuration.limits.maxWebSocketMessageBytes,
-                    autoPing: .enabled(timePeriod: .seconds(configuration.webSocketPingSeconds)),
-                    closeTimeout: .seconds(5),
-                    validateUTF8: true
-                )
-            )
-        ),
+        server: serverBuilder(components),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: nil,

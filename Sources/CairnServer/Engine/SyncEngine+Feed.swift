@@ -18,12 +18,7 @@ extension SyncEngine {
     public func feed(profileId: String, since: Int64, collections: [String]?, limit: Int) async throws -> FeedPage {
         let limit = max(1, min(limit, 1000))
         return try await self.store.read { reader in
-            guard let profile = try reader.profileState(profileId) else { throw CairnError.notFound("Profile") }
-            try Self.checkCursor(since, profile: profile)
-            var records = try reader.changedRecords(profileId, since: since, collections: collections, limit: limit + 1)
-            let hasMore = records.count > limit
-            if hasMore { records.removeLast() }
-            let changes = try Self.changes(records, reader: reader, profileId: profileId)
+            let (records, changes, cursor, hasMore) = try Self.page(reader: reader, profileId: profileId, since: since, collections: collections, limit: limit)
             var events: [SyncEventMessage] = []
             events.reserveCapacity(records.count)
             for (record, change) in zip(records, changes) {
@@ -42,7 +37,6 @@ extension SyncEngine {
                     )
                 )
             }
-            let cursor = hasMore ? (records.last?.version ?? since) : max(since, profile.seq)
             return FeedPage(events: events, versions: records.map(\.version), cursor: cursor, hasMore: hasMore)
         }
     }

@@ -121,15 +121,24 @@ public struct SyncEngine: Sendable {
     public func pull(profileId: String, since: Int64, collections: [String]?, limit: Int) async throws -> PullResponse {
         let limit = max(1, min(limit, 5000))
         return try await self.store.read { reader in
-            guard let profile = try reader.profileState(profileId) else { throw CairnError.notFound("Profile") }
-            try Self.checkCursor(since, profile: profile)
-            var records = try reader.changedRecords(profileId, since: since, collections: collections, limit: limit + 1)
-            let hasMore = records.count > limit
-            if hasMore { records.removeLast() }
-            let changes = try Self.changes(records, reader: reader, profileId: profileId)
-            let cursor = hasMore ? (records.last?.version ?? since) : max(since, profile.seq)
-            return PullResponse(changes: changes, cursor: cursor, hasMore: hasMore)
+            let page = try Self.page(reader: reader, profileId: profileId, since: since, collections: collections, limit: limit)
+            return PullResponse(changes: page.changes, cursor: page.cursor, hasMore: page.hasMore)
         }
+    }
+
+    /// One page of changed records after `since`, read in one snapshot: the records, their pull
+    /// entries, where the next page starts and whether there is one.
+    static func page(
+        reader: any SyncReader, profileId: String, since: Int64, collections: [String]?, limit: Int
+    ) throws -> (records: [StoredRecord], changes: [RecordChange], cursor: Int64, hasMore: Bool) {
+        guard let profile = try reader.profileState(profileId) else { throw CairnError.notFound("Profile") }
+        try Self.checkCursor(since, profile: profile)
+        var records = try reader.changedRecords(profileId, since: since, collections: collections, limit: limit + 1)
+        let hasMore = records.count > limit
+        if hasMore { records.removeLast() }
+        let changes = try Self.changes(records, reader: reader, profileId: profileId)
+        let cursor = hasMore ? (records.last?.version ?? since) : max(since, profile.seq)
+        return (records, changes, cursor, hasMore)
     }
 
     static func checkCursor(_ since: Int64, profile: StoredProfile) throws {

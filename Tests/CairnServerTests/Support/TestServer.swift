@@ -42,13 +42,21 @@ func withTestServer<T: Sendable>(
 ) async throws -> T {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
+    let app = try await makeTestApplication(directory: directory, configure: configure, clock: clock)
+    let components = app.components
+    return try await app.application.test(.router) { client in
+        try await body(client, components)
+    }
+}
+
+/// Components and the application for a test, on `directory`.
+func makeTestApplication(
+    directory: TemporaryDirectory, configure: (inout ServerConfiguration) -> Void, clock: ServerClock
+) async throws -> (application: some ApplicationProtocol, components: CairnServerComponents) {
     var configuration = testConfiguration(directory: directory.url, clock: clock)
     configure(&configuration)
     let components = try await makeServer(configuration: configuration)
-    let app = buildApplication(components)
-    return try await app.test(.router) { client in
-        try await body(client, components)
-    }
+    return (buildApplication(components), components)
 }
 
 let jsonHeaders: HTTPFields = [.contentType: "application/json"]

@@ -18,11 +18,9 @@ func withLiveServer<T: Sendable>(
 ) async throws -> T {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
-    var configuration = testConfiguration(directory: directory.url, clock: clock)
-    configure(&configuration)
-    let components = try await makeServer(configuration: configuration)
-    let app = buildApplication(components)
-    return try await app.test(.live) { client in
+    let app = try await makeTestApplication(directory: directory, configure: configure, clock: clock)
+    let components = app.components
+    return try await app.application.test(.live) { client in
         guard let port = client.port else { throw CairnError(.internalError, "no port") }
         return try await body(client, port, components)
     }
@@ -211,4 +209,28 @@ final class StalledSocket: @unchecked Sendable {
     }
 
     deinit { close(self.fd) }
+}
+
+/// Opens a TCP connection, sends nothing, and returns how long the server took to close it
+/// (`nil` if it stayed open for `limit` seconds).
+func secondsUntilIdleClose(port: Int, limit: Double) async -> Double? {
+    await onOwnThread {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return nil }
+        var timeout = timeval(tv_sec: Int(limit), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let start = Date()
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        return count == 0 ? Date().timeIntervalSince(start) : nil
+    }
 }
