@@ -12,12 +12,13 @@ struct BookmarkSyncTests {
 
     @Test func editsOfDifferentFieldsFromTheSameBaseBothSurvive() async throws {
         try await withTestServer { client, _ in
+            let t0 = Date()
             let device = try await Device.register(client, "merge@example.com")
             let created = try await device.push([.createBookmark("c1", id: "b1", title: "Old", url: "https://a.example")])
             let base = try #require(created.results.first?.version)
             // Phone changes the title, laptop the URL, both from version `base`
-            let phone = try await device.named("phone").push([.updateBookmark("p1", id: "b1", ["title": "New title"], expected: base, hlc: stamp("phone"))])
-            let laptop = try await device.named("laptop").push([.updateBookmark("l1", id: "b1", ["url": "https://b.example"], expected: base, hlc: stamp("laptop", offset: -5000))])
+            let phone = try await device.named("phone").push([.updateBookmark("p1", id: "b1", ["title": "New title"], expected: base, hlc: stamp("phone", base: t0))])
+            let laptop = try await device.named("laptop").push([.updateBookmark("l1", id: "b1", ["url": "https://b.example"], expected: base, hlc: stamp("laptop", offset: -5000, base: t0))])
             #expect(phone.results.first?.status == .applied)
             #expect(laptop.results.first?.status == .merged)
             let bookmark = try #require(try await device.bookmark("b1"))
@@ -28,15 +29,16 @@ struct BookmarkSyncTests {
 
     @Test func sameFieldTheLaterHLCWins() async throws {
         try await withTestServer { client, _ in
+            let t0 = Date()
             let device = try await Device.register(client, "lww@example.com")
-            let base = try #require(try await device.push([.createBookmark("c1", id: "b1", title: "Base", url: "https://a.example", hlc: stamp("x", offset: -60_000))]).results.first?.version)
+            let base = try #require(try await device.push([.createBookmark("c1", id: "b1", title: "Base", url: "https://a.example", hlc: stamp("x", offset: -60_000, base: t0))]).results.first?.version)
             // The later edit arrives first; the earlier one (concurrent, same base) must not overwrite it
-            _ = try await device.named("phone").push([.updateBookmark("p1", id: "b1", ["title": "Later"], expected: base, hlc: stamp("phone", offset: -1000))])
-            let stale = try await device.named("laptop").push([.updateBookmark("l1", id: "b1", ["title": "Earlier"], expected: base, hlc: stamp("laptop", offset: -2000))])
+            _ = try await device.named("phone").push([.updateBookmark("p1", id: "b1", ["title": "Later"], expected: base, hlc: stamp("phone", offset: -1000, base: t0))])
+            let stale = try await device.named("laptop").push([.updateBookmark("l1", id: "b1", ["title": "Earlier"], expected: base, hlc: stamp("laptop", offset: -2000, base: t0))])
             #expect(stale.results.first?.status == .merged)
             #expect(try await device.bookmark("b1")?.title == "Later")
             // And a concurrent edit with a later stamp does win
-            _ = try await device.named("tablet").push([.updateBookmark("t1", id: "b1", ["title": "Latest"], expected: base, hlc: stamp("tablet", offset: -500))])
+            _ = try await device.named("tablet").push([.updateBookmark("t1", id: "b1", ["title": "Latest"], expected: base, hlc: stamp("tablet", offset: -500, base: t0))])
             #expect(try await device.bookmark("b1")?.title == "Latest")
         }
     }
@@ -278,22 +280,23 @@ struct BookmarkSyncTests {
 
     @Test func serverWinsClientWinsAndLWW() async throws {
         try await withTestServer { client, _ in
+            let t0 = Date()
             let device = try await Device.register(client, "strategies@example.com")
-            let v1 = try #require(try await device.push([.createBookmark("c", id: "b", title: "Base", url: "https://s.example", hlc: stamp("a", offset: -10_000))]).results.first?.version)
-            _ = try await device.push([.updateBookmark("u1", id: "b", ["title": "Server"], expected: v1, hlc: stamp("a", offset: -5000))])
+            let v1 = try #require(try await device.push([.createBookmark("c", id: "b", title: "Base", url: "https://s.example", hlc: stamp("a", offset: -10_000, base: t0))]).results.first?.version)
+            _ = try await device.push([.updateBookmark("u1", id: "b", ["title": "Server"], expected: v1, hlc: stamp("a", offset: -5000, base: t0))])
             // server-wins: a stale write is refused even with a later stamp
-            let serverWins = try await device.push([.updateBookmark("u2", id: "b", ["title": "Nope"], expected: v1, hlc: stamp("b"))], strategy: .serverWins)
+            let serverWins = try await device.push([.updateBookmark("u2", id: "b", ["title": "Nope"], expected: v1, hlc: stamp("b", base: t0))], strategy: .serverWins)
             #expect(serverWins.results.first?.status == .conflict)
             #expect(try await device.bookmark("b")?.title == "Server")
             // lww: whole record, the earlier stamp loses…
-            let lwwLoses = try await device.push([.updateBookmark("u3", id: "b", ["title": "Old"], expected: v1, hlc: stamp("b", offset: -8000))], strategy: .lww)
+            let lwwLoses = try await device.push([.updateBookmark("u3", id: "b", ["title": "Old"], expected: v1, hlc: stamp("b", offset: -8000, base: t0))], strategy: .lww)
             #expect(lwwLoses.results.first?.status == .conflict)
             // …and the later one wins
-            let lwwWins = try await device.push([.updateBookmark("u4", id: "b", ["title": "LWW"], expected: v1, hlc: stamp("b"))], strategy: .lww)
+            let lwwWins = try await device.push([.updateBookmark("u4", id: "b", ["title": "LWW"], expected: v1, hlc: stamp("b", base: t0))], strategy: .lww)
             #expect(lwwWins.results.first?.status == .merged)
             #expect(try await device.bookmark("b")?.title == "LWW")
             // client-wins: applied whatever the stamps
-            let clientWins = try await device.push([.updateBookmark("u5", id: "b", ["title": "Client"], expected: v1, hlc: stamp("c", offset: -999_999))], strategy: .clientWins)
+            let clientWins = try await device.push([.updateBookmark("u5", id: "b", ["title": "Client"], expected: v1, hlc: stamp("c", offset: -999_999, base: t0))], strategy: .clientWins)
             #expect(clientWins.results.first?.status == .merged)
             #expect(try await device.bookmark("b")?.title == "Client")
         }

@@ -101,3 +101,76 @@ struct SyncRegressionTests {
         }
     }
 }
+
+@Suite("Seed surface regressions")
+struct SeedRegressionTests {
+    @Test func absurdTimestampsAreRefusedNotFatal() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "huge-time@example.com")
+            for uri in ["/items/since/1e20", "/items/since/-5", "/api/sync/changes?since=99999999999999999999", "/api/sync/delta?since=1e300"] {
+                let response = try await client.get(uri, token: device.token)
+                #expect(response.status == .badRequest, "\(uri)")
+            }
+            let body = try await client.post("/items", jsonBody(#"{"type":"text","content":"x","updated_at":1e300}"#), token: device.token)
+            #expect(body.status == .created)
+        }
+    }
+
+    @Test func timestampPagesNeverRepeatWhenOneMillisecondHoldsMoreThanAPage() async throws {
+        let manual = ManualClock()
+        try await withTestServer(clock: manual.clock) { client, components in
+            let device = try await Device.register(client, "same-ms@example.com")
+            _ = try await device.push((0..<7).map { SyncOperation(opId: "o\($0)", type: .create, collection: "cards", id: "c\($0)", data: ["n": .number(Double($0))]) })
+            let profile = try decode(MeResponse.self, try await client.get("/api/me", token: device.token)).profiles[0].id
+            var since: Int64 = 0
+            var seen: Set<String> = []
+            for _ in 0..<5 {
+                let (records, next) = try await components.engine.recordsUpdated(profileId: profile, collections: ["cards"], since: since, limit: 3)
+                seen.formUnion(records.map(\.id))
+                #expect(next > since || records.isEmpty)
+                if records.isEmpty { break }
+                since = next
+            }
+            #expect(seen.count == 7)
+        }
+    }
+
+    @Test func aRepushOfAnItemDeletedElsewhereDoesNotResurrectIt() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "peek-zombie@example.com")
+            _ = try await client.post("/items", jsonBody(#"{"type":"text","content":"note","sync_id":"n1","updated_at":1700000000000}"#), token: device.token)
+            _ = try await client.execute(uri: "/items/n1", method: .delete, headers: bearer(device.token))
+            // Another device, after a server change, re-pushes its (older) copy
+            let repush = try await client.post("/items", jsonBody(#"{"type":"text","content":"note","sync_id":"n1","updated_at":1700000000000}"#), token: device.token)
+            #expect(repush.status == .ok)
+            #expect(try decode(JSONValue.self, repush)["item"]?["deleted_at"] != .null)
+            #expect(try await client.get("/items/n1", token: device.token).status == .notFound)
+        }
+    }
+
+    @Test func ifMatchOnAMissingRecordFails() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "ifmatch-missing@example.com")
+            var headers = bearer(device.token)
+            headers[.ifMatch] = "\"3\""
+            let put = try await client.execute(uri: "/api/records/notes/ghost", method: .put, headers: headers, body: jsonBody(#"{"data":{"t":1}}"#))
+            #expect(put.status == .preconditionFailed)
+            let delete = try await client.execute(uri: "/api/records/notes/ghost", method: .delete, headers: headers)
+            #expect(delete.status == .preconditionFailed)
+            #expect(try await client.get("/api/records/notes/ghost?includeDeleted=true", token: device.token).status == .notFound)
+        }
+    }
+
+    @Test func bookyAndPawkitCollectionsDoNotClash() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "clash@example.com")
+            _ = try await client.post("/api/collections", jsonBody(#"{"id":"pawkit-col","name":"Reading list"}"#), token: device.token)
+            let full = try await client.post("/api/sync/full", jsonBody(#"{"collections":[{"id":"booky-col","name":"Sci-fi"}]}"#), token: device.token)
+            #expect(full.status == .ok)
+            let pawkit = try decode(JSONValue.self, try await client.get("/api/collections", token: device.token))
+            #expect(pawkit["collections"]?[0]?["id"] == "pawkit-col")
+            let force = try await client.post("/api/sync/full", jsonBody(#"{"force":true}"#), token: device.token)
+            #expect(force.status == .ok)
+        }
+    }
+}

@@ -116,6 +116,7 @@ struct RecordsController {
         let ifMatch = try request.ifMatchVersion()
         let body = try await request.decodeJSON(as: WriteBody.self, context: context, maxDepth: self.limits.maxJSONDepth)
         guard let data = body.data, data.objectValue != nil else { throw CairnError(.validation, "data must be a JSON object", field: "data") }
+        try await self.requireCurrent(ifMatch: ifMatch, profile: profile, collection: collection, id: id)
         let op = SyncOperation(
             opId: body.opId ?? "rest-\(Identifiers.uuid())", type: type, collection: collection, id: id,
             data: type == .upsert ? data : nil, patch: type == .update ? data : nil, expectedVersion: ifMatch ?? body.expectedVersion, hlc: body.hlc
@@ -124,11 +125,21 @@ struct RecordsController {
         return try Self.respond(record, status: type == .upsert && record.createdSeq == record.version ? .created : .ok)
     }
 
+    /// With `If-Match`, the record must exist and be live (RFC 9110: no current representation
+    /// means the precondition fails).
+    func requireCurrent(ifMatch: Int64?, profile: StoredProfile, collection: String, id: String) async throws {
+        guard ifMatch != nil else { return }
+        guard let record = try await self.engine.record(profileId: profile.id, collection: collection, id: id), !record.deleted else {
+            throw CairnError(.conflict, "If-Match names a version, but the record does not exist", details: ["current": .null])
+        }
+    }
+
     @Sendable func delete(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let profile = try await self.profiles.resolve(request, context: context)
         let collection = try self.collection(context)
         let id = try self.id(context)
         let ifMatch = try request.ifMatchVersion()
+        try await self.requireCurrent(ifMatch: ifMatch, profile: profile, collection: collection, id: id)
         let op = SyncOperation(opId: "rest-\(Identifiers.uuid())", type: .delete, collection: collection, id: id, expectedVersion: ifMatch)
         let record = try await self.write(op, profile: profile, request: request, strict: ifMatch != nil)
         return try Self.respond(record)

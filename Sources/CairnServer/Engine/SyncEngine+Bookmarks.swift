@@ -10,8 +10,8 @@ extension SyncEngine {
         let hlc = self.hlc
         let limits = self.limits
         let changed = try await self.store.write(profileId: profileId) { tx -> Int64? in
-                // Timestamps are taken under the write lock, so they follow commit order.
-                let now = clock.nowMilliseconds
+            // Timestamps are taken under the write lock, so they follow commit order.
+            let now = clock.nowMilliseconds
             guard let profile = try tx.profileState(profileId) else { throw CairnError.notFound("Profile") }
             if try tx.record(profileId, BookmarkRules.collection, "toolbar") != nil { return nil }
             let applier = try BatchApplier(tx: tx, request: PushRequest(profileId: profileId, operations: []), profile: profile, now: now, hlc: hlc, limits: limits)

@@ -37,8 +37,8 @@ extension SyncEngine {
         let hlc = self.hlc
         let limits = self.limits
         let summary = try await self.store.write(profileId: profileId) { tx -> ImportSummary in
-                // Timestamps are taken under the write lock, so they follow commit order.
-                let now = clock.nowMilliseconds
+            // Timestamps are taken under the write lock, so they follow commit order.
+            let now = clock.nowMilliseconds
             guard let profile = try tx.profileState(profileId) else { throw CairnError.notFound("Profile") }
             let applier = try BatchApplier(
                 tx: tx, request: PushRequest(profileId: profileId, clientId: clientId, operations: []), profile: profile, now: now, hlc: hlc, limits: limits

@@ -4,15 +4,15 @@ import Foundation
 extension SyncEngine {
     // MARK: Profiles
 
-    /// Tombstones every record of a profile (each change in the feed, so devices see the
-    /// deletions) and then removes the profile.
+    /// Tombstones every record of a profile and then removes the profile: from then on it
+    /// answers 404 everywhere, like a profile that never existed, and its devices drop it.
     public func deleteProfile(profileId: String, clientId: String?) async throws {
         let clock = self.clock
         let hlc = self.hlc
         let limits = self.limits
         let sequence = try await self.store.write(profileId: profileId) { tx -> Int64 in
-                // Timestamps are taken under the write lock, so they follow commit order.
-                let now = clock.nowMilliseconds
+            // Timestamps are taken under the write lock, so they follow commit order.
+            let now = clock.nowMilliseconds
             guard let profile = try tx.profileState(profileId) else { throw CairnError.notFound("Profile") }
             let applier = try BatchApplier(
                 tx: tx, request: PushRequest(profileId: profileId, clientId: clientId, operations: []), profile: profile, now: now, hlc: hlc, limits: limits
@@ -82,11 +82,18 @@ extension SyncEngine {
     /// (Timestamps are taken under the write lock, so a later commit never carries an earlier
     /// time; asking again from that newest time, inclusive, misses nothing.)
     public func recordsUpdated(profileId: String, collections: [String], since: Int64, limit: Int) async throws -> (records: [StoredRecord], next: Int64) {
-        try await self.store.read { reader in
-            let records = try reader.recordsUpdated(profileId, collections: collections, since: since, limit: max(1, min(limit, 10_000)))
+        let limit = max(1, min(limit, 10_000))
+        return try await self.store.read { reader in
+            var records = try reader.recordsUpdated(profileId, collections: collections, since: since, limit: limit)
             let newest = try reader.newestUpdate(profileId, collections: collections) ?? since
-            let next = records.count >= limit ? (records.last?.updatedAt ?? since) : max(since, newest)
-            return (records, next)
+            guard records.count >= limit, let boundary = records.last?.updatedAt else { return (records, max(since, newest)) }
+            // A full page: take every record of the boundary millisecond too, and continue after
+            // it, so a page can never repeat forever (a batch stamps all its records alike).
+            let atBoundary = try reader.recordsUpdated(profileId, collections: collections, since: boundary, limit: Int.max)
+                .filter { $0.updatedAt == boundary }
+            let seen = Set(records.map { RecordKey(collection: $0.collection, id: $0.id) })
+            records += atBoundary.filter { !seen.contains(RecordKey(collection: $0.collection, id: $0.id)) }
+            return (records, boundary + 1)
         }
     }
 

@@ -50,15 +50,19 @@ public final class QueueProcessor: Service, Sendable {
             while true {
                 let batch = try await self.store.unsyncedOperations(limit: 100)
                 if batch.isEmpty { return }
-                for operation in batch { await self.apply(operation) }
-                if batch.count < 100 { return }
+                var progressed = false
+                for operation in batch where await self.apply(operation) { progressed = true }
+                // Stop when a round made no progress (storage failing): the next tick retries.
+                if batch.count < 100 || !progressed { return }
             }
         } catch {
             self.logger.error("Queue processing failed", metadata: ["error.type": "\(String(reflecting: type(of: error)))"])
         }
     }
 
-    func apply(_ operation: QueuedOperation) async {
+    /// Applies one queued operation and marks it synced; `false` when it must be retried later.
+    @discardableResult
+    func apply(_ operation: QueuedOperation) async -> Bool {
         var result: JSONValue
         do {
             let op = try Seed001Controller.syncOperation(
@@ -74,8 +78,8 @@ public final class QueueProcessor: Service, Sendable {
             result = ["status": "rejected", "code": .string(error.code.rawValue), "message": .string(error.message)]
         } catch {
             // A storage failure: leave it queued for the next round.
-            return
+            return false
         }
-        _ = try? await self.store.markOperationsSynced(profileId: operation.profileId, ids: [operation.id], results: [operation.id: result], at: self.clock.nowMilliseconds)
+        return (try? await self.store.markOperationsSynced(profileId: operation.profileId, ids: [operation.id], results: [operation.id: result], at: self.clock.nowMilliseconds)) != nil
     }
 }

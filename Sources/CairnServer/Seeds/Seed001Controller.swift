@@ -5,7 +5,8 @@ import Hummingbird
 /// Seed 001 ("Booky" user data sync): `/api/sync/operations`, `/pending`, `/changes`, `/full`,
 /// `/queue`, `/mark-synced`, `/clear` (and the shared `/status`), as a thin adapter over the
 /// engine. Entities map to collections: book→books, rating→ratings, tag→tags,
-/// collection→collections, readingLog→readingLogs, userSettings→userSettings.
+/// collection→bookCollections (not `collections`, which seed 002's cards use),
+/// readingLog→readingLogs, userSettings→userSettings.
 struct Seed001Controller {
     let engine: SyncEngine
     let store: any SyncStore
@@ -15,13 +16,13 @@ struct Seed001Controller {
     let clock: ServerClock
 
     static let entities: [String: String] = [
-        "book": "books", "rating": "ratings", "tag": "tags", "collection": "collections", "readingLog": "readingLogs",
+        "book": "books", "rating": "ratings", "tag": "tags", "collection": "bookCollections", "readingLog": "readingLogs",
         "userSettings": "userSettings",
     ]
     static let entityOfCollection: [String: String] = Dictionary(uniqueKeysWithValues: entities.map { ($0.value, $0.key) })
     /// `POST /api/sync/full` keys → collections (the seed's example uses `readings` and `settings`).
     static let fullSyncKeys: [String: String] = [
-        "books": "books", "ratings": "ratings", "tags": "tags", "collections": "collections", "readings": "readingLogs",
+        "books": "books", "ratings": "ratings", "tags": "tags", "collections": "bookCollections", "readings": "readingLogs",
         "readingLogs": "readingLogs", "settings": "userSettings", "userSettings": "userSettings",
     ]
 
@@ -192,26 +193,31 @@ struct Seed001Controller {
     @Sendable func full(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let profile = try await self.profiles.resolve(request, context: context)
         let body = try await request.decodeJSON(as: [String: JSONValue].self, context: context, maxDepth: self.limits.maxJSONDepth)
+        // Taken before the write: a client that asks for changes since this time (inclusive)
+        // misses nothing committed meanwhile.
+        let syncedAt = self.clock.nowMilliseconds
         var contents: [String: [[String: JSONValue]]] = [:]
-        for (key, value) in body where key != "force" {
+        for (key, value) in body.sorted(by: { $0.key < $1.key }) where key != "force" {
             guard let collection = Self.fullSyncKeys[key] else { throw CairnError(.validation, "Unknown entity list '\(key.prefix(64))'", field: key) }
             switch value {
             case .array(let items):
-                contents[collection] = try items.map { item in
+                // `readings` and `readingLogs` (or `settings` and `userSettings`) name one list: both are kept.
+                contents[collection, default: []] += try items.map { item in
                     guard let object = item.objectValue else { throw CairnError(.validation, "\(key) must hold objects", field: key) }
                     return object.filter { !["createdAt", "updatedAt", "deleted", "deletedAt", "version"].contains($0.key) }
                 }
             case .object(var settings):
                 // Settings are one object: stored as the record `settings`.
                 settings["id"] = .string("settings")
-                contents[collection] = [settings]
+                contents[collection, default: []].append(settings)
             default:
                 throw CairnError(.validation, "\(key) must be a list (or, for settings, an object)", field: key)
             }
         }
-        guard !contents.isEmpty else { throw CairnError(.validation, "Name at least one entity list to replace") }
-        _ = try await self.engine.replaceCollections(profileId: profile.id, clientId: request.headers[.clientID], contents: contents)
-        return try JSONResponse.make(SyncedAnswer(success: true, syncedAt: Timestamps.iso(self.clock.nowMilliseconds)))
+        if !contents.isEmpty {
+            _ = try await self.engine.replaceCollections(profileId: profile.id, clientId: request.headers[.clientID], contents: contents)
+        }
+        return try JSONResponse.make(SyncedAnswer(success: true, syncedAt: Timestamps.iso(syncedAt)))
     }
 
     struct QueueBody: Decodable {

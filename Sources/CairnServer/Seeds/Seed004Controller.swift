@@ -127,7 +127,12 @@ struct Seed004Controller {
         var created = false
         if let syncId = id {
             guard RecordRules.isValidId(syncId) else { throw CairnError(.validation, "sync_id must match [A-Za-z0-9_.:-]{1,128}", field: "sync_id") }
-            created = try await self.engine.record(profileId: profile.id, collection: Self.collection, id: syncId) == nil
+            let existing = try await self.engine.record(profileId: profile.id, collection: Self.collection, id: syncId)
+            created = existing == nil
+            if let existing, existing.deleted, deletedAt == nil, (updatedAt ?? 0) <= (existing.deletedAt ?? 0) {
+                // A re-push of an item deleted elsewhere (not edited since): the tombstone stays.
+                return try JSONResponse.make(SaveAnswer(id: syncId, created: false, item: Self.json(existing)))
+            }
         } else if let twin = try await self.twin(of: data, profileId: profile.id) {
             // The non-sync path: the same content already exists.
             id = twin.id
