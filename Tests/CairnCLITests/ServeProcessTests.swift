@@ -3,7 +3,7 @@ import Testing
 
 /// `cairn serve` as a real process: boots on the embedded default, survives SIGKILL without
 /// losing acknowledged accounts, and shuts down gracefully on SIGTERM.
-@Suite("cairn serve process", .serialized)
+@Suite("cairn serve process", .serialized, .timeLimit(.minutes(3)))
 struct ServeProcessTests {
     static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-live-\(UUID().uuidString)")
@@ -71,7 +71,7 @@ import Logging
 import NIOWebSocket
 import Synchronization
 
-@Suite("cairn serve process: WebSocket shutdown", .serialized)
+@Suite("cairn serve process: WebSocket shutdown", .serialized, .timeLimit(.minutes(2)))
 struct ServeProcessWebSocketTests {
     final class Seen: Sendable {
         let authenticated = Mutex(false)

@@ -3,7 +3,7 @@ import Testing
 
 @testable import CairnServer
 
-@Suite("Connection limits (live server)")
+@Suite("Connection limits (live server)", .timeLimit(.minutes(2)))
 struct ConnectionLimitsTests {
     @Test func anIdleHTTPConnectionIsClosedAfterTheIdleTimeout() async throws {
         #expect(ServerConfiguration().idleTimeoutSeconds == 60)

@@ -7,7 +7,7 @@ import Testing
 
 @testable import CairnServer
 
-@Suite("WebSocket sync channel (live server)")
+@Suite("WebSocket sync channel (live server)", .timeLimit(.minutes(3)))
 struct WebSocketTests {
     static func createOp(_ id: String, title: String = "T") -> JSONValue {
         ["type": "bookmark_create", "opId": .string("op-\(id)"), "data": ["id": .string(id), "title": .string(title), "url": .string("https://\(id).example"), "parentId": "toolbar"]]
