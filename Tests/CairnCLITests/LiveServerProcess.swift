@@ -93,7 +93,18 @@ enum HTTP {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        // A just-started server may still be settling under load: retry a refused connection briefly.
+        var attempt = 0
+        var result: (Data, URLResponse)?
+        while result == nil {
+            do {
+                result = try await URLSession.shared.data(for: request)
+            } catch let error as URLError where error.code == .cannotConnectToHost && attempt < 20 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        guard let (data, response) = result else { throw URLError(.cannotConnectToHost) }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
         return (status, object)

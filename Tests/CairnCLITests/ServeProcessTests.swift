@@ -32,11 +32,12 @@ struct ServeProcessTests {
         let second = try LiveServerProcess(dataDirectory: data)
         try await second.start()
         let restarted = try #require(second.baseURL)
+        #expect(second.process.isRunning, "the restarted server exited: \(second.log)")
         // Then every acknowledged account can sign in
         for email in acknowledged {
             let index = email.dropFirst(4).prefix { $0.isNumber }
             let (status, body) = try await HTTP.send("POST", restarted.appendingPathComponent("api/auth/login"), json: ["email": email, "password": "password-\(index)"])
-            #expect(status == 200, "\(email)")
+            #expect(status == 200, "\(email): \(second.log.suffix(2000))")
             #expect(body["token"] is String)
         }
         _ = second.terminate()
