@@ -174,3 +174,56 @@ struct SeedRegressionTests {
         }
     }
 }
+
+@Suite("Engine review regressions")
+struct EngineReviewRegressionTests {
+    @Test func aHugeClientCounterCannotCrashTheServer() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "counter@example.com")
+            let wall = String(format: "%015lld", Int64(Date().timeIntervalSince1970 * 1000) + 30_000)
+            // Beyond the counter's range: refused as malformed
+            let overflow = try await client.post(
+                "/api/sync/push", jsonBody(#"{"operations":[{"opId":"x","type":"create","collection":"notes","id":"n1","data":{"a":1},"hlc":"\#(wall)-7fffffffffffffff-evil"}]}"#),
+                token: device.token
+            )
+            #expect(overflow.status == .badRequest)
+            // At the top of the range: accepted, and the clock rolls over instead of overflowing
+            let top = try await device.push([SyncOperation(opId: "y", type: .create, collection: "notes", id: "n1", data: ["a": 1], hlc: HLC("\(wall)-ffffff-edge"))])
+            #expect(top.results.first?.status == .applied)
+            let v1 = try #require(top.results.first?.version)
+            let after = try await device.push([
+                SyncOperation(opId: "z", type: .update, collection: "notes", id: "n1", patch: ["a": 2], expectedVersion: v1),
+                SyncOperation(opId: "w", type: .create, collection: "notes", id: "n2", data: ["b": 1]),
+            ])
+            #expect(after.results.map(\.status) == [.applied, .applied])
+        }
+    }
+
+    @Test func reCreatingADeletedFolderInsideItselfIsRefused() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "recreate@example.com")
+            _ = try await device.push([.createBookmark("1", id: "p", title: "P"), .createBookmark("2", id: "d", title: "D", parent: "p")])
+            _ = try await device.push([.deleteBookmark("3", id: "p")])
+            let selfParent = try await device.push([.createBookmark("4", id: "p", title: "P again", parent: "p")])
+            #expect(selfParent.results.first?.error?.code == "CYCLE")
+            let loop = try await device.push([.createBookmark("5", id: "p", title: "P again", parent: "d")])
+            #expect(loop.results.first?.error?.code == "CYCLE")
+            let typeSwap = try await device.push([.createBookmark("6", id: "p", title: "Now a link", url: "https://x.example")])
+            #expect(typeSwap.results.first?.error?.field == "isFolder")
+            try await device.assertTreeValid()
+        }
+    }
+
+    @Test func anExpectedVersionAheadOfTheRecordDoesNotOverrideNewerEdits() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "ahead-version@example.com")
+            let t0 = Date()
+            _ = try await device.push([SyncOperation(opId: "1", type: .create, collection: "notes", id: "n", data: ["t": "old"], hlc: stamp("a", offset: -10_000, base: t0))])
+            _ = try await device.push([SyncOperation(opId: "2", type: .update, collection: "notes", id: "n", patch: ["t": "newer"], hlc: stamp("b", base: t0))])
+            let bogus = try await device.push([SyncOperation(opId: "3", type: .update, collection: "notes", id: "n", patch: ["t": "stale"], expectedVersion: 999_999, hlc: stamp("c", offset: -5_000, base: t0))])
+            #expect(bogus.results.first?.status == .merged)
+            let pulled = try await device.pull(since: 0, collections: "notes")
+            #expect(pulled.changes.first?.data["t"] == "newer")
+        }
+    }
+}

@@ -11,6 +11,11 @@ public struct HLC: Sendable, Hashable, Comparable, Codable, CustomStringConverti
     /// The device or server that made the stamp.
     public var node: String
 
+    /// The largest counter (six hex digits, as the string form writes it).
+    public static let maximumCounter = 0xFF_FFFF
+    /// The largest wall time accepted (the year 9999, in ms).
+    public static let maximumWall: Int64 = 253_402_300_799_999
+
     public init(wall: Int64, counter: Int = 0, node: String) {
         self.wall = wall
         self.counter = counter
@@ -34,11 +39,11 @@ public struct HLC: Sendable, Hashable, Comparable, Codable, CustomStringConverti
     /// Parses the string form; also accepts a bare integer of milliseconds.
     public init?(_ string: String) {
         let parts = string.split(separator: "-", maxSplits: 2, omittingEmptySubsequences: false)
-        if parts.count == 3, let wall = Int64(parts[0]), let counter = Int(parts[1], radix: 16), wall >= 0, counter >= 0,
-            parts[2].utf8.count <= 128
+        if parts.count == 3, let wall = Int64(parts[0]), let counter = Int(parts[1], radix: 16), (0...HLC.maximumWall).contains(wall),
+            (0...HLC.maximumCounter).contains(counter), parts[2].utf8.count <= 128
         {
             self.init(wall: wall, counter: counter, node: String(parts[2]))
-        } else if parts.count == 1, let wall = Int64(string), wall >= 0 {
+        } else if parts.count == 1, let wall = Int64(string), (0...HLC.maximumWall).contains(wall) {
             self.init(wall: wall, counter: 0, node: "")
         } else {
             return nil
@@ -48,7 +53,10 @@ public struct HLC: Sendable, Hashable, Comparable, Codable, CustomStringConverti
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let milliseconds = try? container.decode(Int64.self) {
-            self.init(wall: max(0, milliseconds), node: "")
+            guard (0...HLC.maximumWall).contains(milliseconds) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "HLC wall time out of range")
+            }
+            self.init(wall: milliseconds, node: "")
             return
         }
         let string = try container.decode(String.self)
@@ -63,9 +71,11 @@ public struct HLC: Sendable, Hashable, Comparable, Codable, CustomStringConverti
         try container.encode(self.description)
     }
 
-    /// The smallest stamp greater than both `self` and `other`, on `node`.
+    /// The smallest stamp greater than both `self` and `other`, on `node` (the counter rolls
+    /// into the next millisecond rather than overflow).
     public func successor(after other: HLC, node: String) -> HLC {
         let base = max(self, other)
-        return HLC(wall: base.wall, counter: base.counter + 1, node: node)
+        return base.counter >= HLC.maximumCounter
+            ? HLC(wall: base.wall + 1, counter: 0, node: node) : HLC(wall: base.wall, counter: base.counter + 1, node: node)
     }
 }

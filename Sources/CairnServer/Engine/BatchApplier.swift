@@ -177,7 +177,8 @@ final class BatchApplier {
         for (field, value) in fields.sorted(by: { $0.key < $1.key }) {
             let current = record.fieldStamps[field] ?? record.hlc
             let fieldVersion = record.fieldVersions[field] ?? record.version
-            let unchangedSinceBase = expectedVersion.map { fieldVersion <= $0 } ?? false
+            // A version the record never had (ahead of it) proves nothing: stamps decide.
+            let unchangedSinceBase = expectedVersion.map { $0 <= record.version && fieldVersion <= $0 } ?? false
             let wins = wholeRecordWins || (strategy == .merge && (unchangedSinceBase || stamp > current))
             guard wins else {
                 merge.skippedFields.append(field)

@@ -113,6 +113,14 @@ struct BookmarkRules {
 
         let id = op.id ?? Identifiers.uuid()
         if Bookmark.isRoot(id) { throw CairnError(.forbidden, "Root folders cannot be recreated", field: "id") }
+        let previous = try self.tx.record(self.profileId, Self.collection, id)
+        if let previous, (previous.data["isFolder"]?.boolValue ?? false) != isFolder {
+            throw CairnError(.validation, "isFolder cannot change (this id was a \(isFolder ? "bookmark" : "folder"))", field: "isFolder")
+        }
+        // Re-creating a deleted id: it may be an ancestor of the parent asked for.
+        if let parentId, try self.wouldCycle(moving: id, into: parentId) {
+            throw CairnError(.cycle, "\(id) cannot be placed inside itself", field: "parentId")
+        }
         let revived = try self.prepareParent(parentId, moving: nil)
         let position = try self.position(for: placement, parentId: parentId, moving: nil)
         if fields["dateAdded"] == nil { fields["dateAdded"] = .number(Double(self.applier.now)) }
@@ -122,7 +130,6 @@ struct BookmarkRules {
         var stored: [String: JSONValue] = fields.compactMapValues { $0 }
         stored["parentId"] = parentId.map { .string($0) } ?? .null
         stored["position"] = .string(position)
-        let previous = try self.tx.record(self.profileId, Self.collection, id)
         var record = StoredRecord(
             profileId: self.profileId, collection: Self.collection, id: id, version: 0, data: stored,
             fieldStamps: stored.mapValues { _ in stamp }, hlc: stamp, parentId: parentId, position: position,
@@ -138,6 +145,7 @@ struct BookmarkRules {
     // MARK: Update and move
 
     func update(_ op: SyncOperation, existing: StoredRecord, data: [String: JSONValue], stamp: HLC) throws -> OperationResult {
+        let original = existing
         var existing = existing
         let strategy = self.applier.strategy(for: Self.collection)
         let revivesSelf = existing.deleted
@@ -182,13 +190,18 @@ struct BookmarkRules {
             fields["parentId"] = .some(parentId.map { .string($0) } ?? .null)
             fields["position"] = .some(.string(position))
         }
-        guard !fields.isEmpty else { return self.applier.result(op, .applied, existing) }
+        guard !fields.isEmpty else { return self.applier.result(op, .applied, original) }
         if fields["dateModified"] == nil, fields.keys.contains(where: { $0 != "parentId" && $0 != "position" }) {
             fields["dateModified"] = .some(.number(Double(self.applier.now)))
         }
 
         switch try self.applier.decideWrite(op: op, existing: existing, fields: fields, stamp: stamp, strategy: strategy, recordJSON: { try self.json($0) }) {
-        case .refuse(let result):
+        case .refuse(var result):
+            if revivesSelf {
+                // Nothing was written: report the tombstone the server still holds.
+                result.version = original.version
+                if result.record != nil { result.record = try self.json(original) }
+            }
             return result
         case .merge(var merge, let status):
             var revived: [String] = []

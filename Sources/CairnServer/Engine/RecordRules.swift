@@ -88,6 +88,11 @@ struct RecordRules {
                 revived.deleted = false
                 revived.deletedAt = nil
                 result = try self.write(op, existing: revived, fields: patch.mapValues { $0.isNull ? nil : $0 }, stamp: stamp, strategy: .clientWins)
+                if result.status == .conflict || result.status == .rejected {
+                    // Nothing was written: report the tombstone the server still holds.
+                    result.version = existing.version
+                    if result.record != nil { result.record = Self.json(existing) }
+                }
             } else {
                 result = try self.write(op, existing: existing, fields: patch.mapValues { $0.isNull ? nil : $0 }, stamp: stamp, strategy: strategy)
             }

@@ -21,7 +21,7 @@ final class ServerHLC: Sendable {
     func now() -> HLC {
         let wall = self.clock.nowMilliseconds
         return self.last.withLock { last in
-            let next = wall > last.wall ? HLC(wall: wall, counter: 0, node: self.node) : HLC(wall: last.wall, counter: last.counter + 1, node: self.node)
+            let next = wall > last.wall ? HLC(wall: wall, counter: 0, node: self.node) : last.successor(after: last, node: self.node)
             last = next
             return next
         }
@@ -31,9 +31,14 @@ final class ServerHLC: Sendable {
     /// when it is more than `maxDrift` ahead (then `clamped` is true), a server stamp when absent.
     func stamp(for client: HLC?, defaultNode: String) -> (stamp: HLC, clamped: Bool) {
         guard var client else { return (self.now(), false) }
-        if client.node.isEmpty { client.node = defaultNode }
+        client.node = Self.cleanNode(client.node.isEmpty ? defaultNode : client.node)
         let wall = self.clock.nowMilliseconds
         if client.wall > wall + self.maxDrift {
+            var clamped = self.now()
+            clamped.node = client.node
+            return (clamped, true)
+        }
+        if client.counter > HLC.maximumCounter || client.wall > HLC.maximumWall {
             var clamped = self.now()
             clamped.node = client.node
             return (clamped, true)
@@ -42,5 +47,14 @@ final class ServerHLC: Sendable {
             if client > last { last = HLC(wall: client.wall, counter: client.counter, node: self.node) }
         }
         return (client, false)
+    }
+
+    /// A node name that survives storage: `[A-Za-z0-9_.:-]`, at most 64 characters.
+    static func cleanNode(_ node: String) -> String {
+        let allowed = node.unicodeScalars.filter { scalar in
+            scalar.isASCII && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar) || "_.:-".unicodeScalars.contains(scalar))
+        }
+        let clean = String(String.UnicodeScalarView(allowed.prefix(64)))
+        return clean.isEmpty ? "client" : clean
     }
 }
