@@ -154,12 +154,11 @@ struct SyncController {
         let pending = try await self.store.pendingOperations(profileId: profile.id).count
         let conflicts = try await self.engine.conflicts(profileId: profile.id, includeResolved: false, limit: 1000).count
         let devices = try await self.store.devices(profileId: profile.id)
-        let current = try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: profile.id)
         let lastChange = try await self.engine.lastChangeTime(profileId: profile.id)
         return try JSONResponse.make(
             StatusAnswer(
                 success: true, status: pending > 0 ? "syncing" : "ready", lastSync: lastChange.map(Timestamps.iso), pendingOperations: pending,
-                conflicts: conflicts, profile: current.id, syncVersion: current.seq, cursor: current.seq, devices: devices
+                conflicts: conflicts, profile: profile.id, syncVersion: profile.seq, cursor: profile.seq, devices: devices
             )
         )
     }

@@ -136,15 +136,14 @@ func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     }
 }
 
-/// Sends a WebSocket upgrade on a fresh connection and returns the status code of the answer.
-func rawUpgradeStatus(port: Int, path: String = "/api/sync/ws", headers: [String: String]) async -> Int? {
-    await onOwnThread { blockingUpgradeStatus(port: port, path: path, headers: headers) }
-}
-
-func blockingUpgradeStatus(port: Int, path: String, headers: [String: String]) -> Int? {
+/// A blocking TCP connection to 127.0.0.1:`port` (optionally with a small receive buffer, set
+/// before connecting); `nil` when it cannot connect.
+func connectLoopback(port: Int, receiveBuffer: Int32? = nil) -> Int32? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return nil }
-    defer { close(fd) }
+    if var size = receiveBuffer {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -152,7 +151,21 @@ func blockingUpgradeStatus(port: Int, path: String, headers: [String: String]) -
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else { return nil }
+    guard connected == 0 else {
+        close(fd)
+        return nil
+    }
+    return fd
+}
+
+/// Sends a WebSocket upgrade on a fresh connection and returns the status code of the answer.
+func rawUpgradeStatus(port: Int, path: String = "/api/sync/ws", headers: [String: String]) async -> Int? {
+    await onOwnThread { blockingUpgradeStatus(port: port, path: path, headers: headers) }
+}
+
+func blockingUpgradeStatus(port: Int, path: String, headers: [String: String]) -> Int? {
+    guard let fd = connectLoopback(port: port) else { return nil }
+    defer { close(fd) }
     var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
     for (name, value) in headers { request += "\(name): \(value)\r\n" }
@@ -174,21 +187,7 @@ final class StalledSocket: @unchecked Sendable {
     }
 
     init?(port: Int, token: String) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        var small: Int32 = 4096
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(fd)
-            return nil
-        }
+        guard let fd = connectLoopback(port: port, receiveBuffer: 4096) else { return nil }
         let request =
             "GET /api/sync/ws HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer \(token)\r\n\r\n"
@@ -215,17 +214,8 @@ final class StalledSocket: @unchecked Sendable {
 /// (`nil` if it stayed open for `limit` seconds).
 func secondsUntilIdleClose(port: Int, limit: Double) async -> Double? {
     await onOwnThread {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
+        guard let fd = connectLoopback(port: port) else { return nil }
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { return nil }
         var timeout = timeval(tv_sec: Int(limit), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let start = Date()
