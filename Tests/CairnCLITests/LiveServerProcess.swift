@@ -54,25 +54,37 @@ final class LiveServerProcess {
     /// The log written so far.
     var log: String { (try? String(contentsOf: self.logFile, encoding: .utf8)) ?? "" }
 
-    /// SIGKILL: no chance to flush or shut down.
-    func kill() {
-        if self.process.isRunning {
-            Foundation.kill(self.process.processIdentifier, SIGKILL)
-            self.process.waitUntilExit()
-        }
+    /// SIGKILL: no chance to flush or shut down. Waits for the exit without blocking a thread of
+    /// the cooperative pool (the in-process clients of other tests need those to make progress).
+    func kill() async {
+        guard self.process.isRunning else { return }
+        Foundation.kill(self.process.processIdentifier, SIGKILL)
+        await self.waitForExit()
     }
 
-    /// SIGTERM and wait: the graceful path.
-    func terminate() -> Int32 {
-        if self.process.isRunning {
-            self.process.terminate()
-            self.process.waitUntilExit()
+    /// SIGTERM and wait: the graceful path. A server that is still running after `timeout` is
+    /// killed and reported as status -1.
+    func terminate(timeout: Duration = .seconds(30)) async -> Int32 {
+        guard self.process.isRunning else { return self.process.terminationStatus }
+        self.process.terminate()
+        if await self.waitForExit(timeout: timeout) { return self.process.terminationStatus }
+        await self.kill()
+        return -1
+    }
+
+    /// Polls for the exit; `waitUntilExit` would park a cooperative thread.
+    @discardableResult
+    func waitForExit(timeout: Duration = .seconds(30)) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while self.process.isRunning {
+            if ContinuousClock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(20))
         }
-        return self.process.terminationStatus
+        return true
     }
 
     deinit {
-        self.kill()
+        if self.process.isRunning { Foundation.kill(self.process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: self.logFile)
     }
 }

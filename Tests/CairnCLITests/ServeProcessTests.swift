@@ -28,7 +28,7 @@ struct ServeProcessTests {
         }
         #expect(acknowledged.count == 20)
         // When it is killed with SIGKILL right after the last acknowledgement and restarted
-        first.kill()
+        await first.kill()
         let second = try LiveServerProcess(dataDirectory: data)
         try await second.start()
         let restarted = try #require(second.baseURL)
@@ -40,7 +40,7 @@ struct ServeProcessTests {
             #expect(status == 200, "\(email): \(second.log.suffix(2000))")
             #expect(body["token"] is String)
         }
-        _ = second.terminate()
+        _ = await second.terminate()
     }
 
     @Test func servesOnTheEmbeddedDefaultAndStopsGracefully() async throws {
@@ -58,12 +58,12 @@ struct ServeProcessTests {
         let attributes = try FileManager.default.attributesOfItem(atPath: data.appendingPathComponent("secrets.json").path)
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         // SIGTERM shuts it down cleanly
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
         #expect(server.log.contains("Cairn stopped"))
         // and a restart reuses the same secrets and database
         let again = try LiveServerProcess(dataDirectory: data)
         try await again.start()
-        _ = again.terminate()
+        _ = await again.terminate()
     }
 }
 
@@ -103,7 +103,7 @@ struct ServeProcessWebSocketTests {
         while !seen.authenticated.withLock({ $0 }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(seen.authenticated.withLock { $0 })
         // SIGTERM: the socket is told the server is going away, then the process exits cleanly
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
         let frame = try await socket.value
         #expect(frame?.closeCode == .goingAway)
     }

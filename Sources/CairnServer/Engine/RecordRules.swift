@@ -6,24 +6,9 @@ import Foundation
 struct RecordRules {
     let applier: BatchApplier
 
-    static func isValidCollection(_ name: String) -> Bool {
-        let bytes = Array(name.utf8)
-        guard let first = bytes.first, bytes.count <= 64, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first) else { return false }
-        return bytes.allSatisfy { byte in
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
-        }
-    }
+    static func isValidCollection(_ name: String) -> Bool { RecordNames.isValidCollection(name) }
 
-    static func isValidId(_ id: String) -> Bool {
-        let bytes = Array(id.utf8)
-        guard !bytes.isEmpty, bytes.count <= 128 else { return false }
-        return bytes.allSatisfy { byte in
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
-                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":")
-        }
-    }
+    static func isValidId(_ id: String) -> Bool { RecordNames.isValidId(id) }
 
     /// The JSON a client sees for a generic record.
     static func json(_ record: StoredRecord) -> JSONValue {

@@ -1,0 +1,407 @@
+import CairnCore
+import Foundation
+import GRDB
+
+/// A record as the local replica holds it.
+public struct LocalRecord: Sendable, Equatable {
+    /// The collection.
+    public var collection: String
+    /// The record id.
+    public var id: String
+    /// The record's fields as this device sees them (server state plus pending local edits).
+    public var data: [String: JSONValue]
+    /// Whether the record is deleted.
+    public var deleted: Bool
+    /// The server version this device last saw (0: never synced).
+    public var version: Int64
+    /// Whether local edits of this record wait to be pushed.
+    public var pending: Bool
+}
+
+/// A change of the local replica, from a local write or a pull.
+public struct RecordEvent: Sendable, Equatable {
+    /// Where the change came from.
+    public enum Origin: String, Sendable, Equatable {
+        /// A write made on this device.
+        case local
+        /// A change pulled from the server.
+        case remote
+    }
+
+    /// The collection.
+    public var collection: String
+    /// The record id.
+    public var id: String
+    /// Local or remote.
+    public var origin: Origin
+    /// The record after the change (`deleted` tells a delete).
+    public var record: LocalRecord?
+}
+
+/// An operation waiting in the outbox.
+struct PendingOperation: Sendable {
+    var seq: Int64
+    var op: SyncOperation
+}
+
+/// The local SQLite replica: records (server state and local view), the durable outbox, and
+/// sync metadata (cursor, server, profile). Every local write updates the view and appends to the
+/// outbox in one transaction; every pull applies its changes and advances the cursor in one.
+final class Replica: Sendable {
+    let pool: DatabasePool
+
+    init(path: URL) throws {
+        try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        self.pool = try DatabasePool(path: path.path, configuration: configuration)
+        try self.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        try Self.migrator.migrate(self.pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("2026-11-22-replica") { db in
+            try db.execute(sql: """
+                CREATE TABLE records (
+                    collection TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    base TEXT,
+                    base_version INTEGER NOT NULL DEFAULT 0,
+                    base_deleted INTEGER NOT NULL DEFAULT 0,
+                    view TEXT,
+                    deleted INTEGER NOT NULL DEFAULT 0,
+                    pending INTEGER NOT NULL DEFAULT 0,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (collection, id)
+                );
+                CREATE TABLE outbox (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    op_id TEXT NOT NULL UNIQUE,
+                    collection TEXT NOT NULL,
+                    record_id TEXT NOT NULL,
+                    op TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE INDEX outbox_by_record ON outbox(collection, record_id, seq);
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: JSON columns
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String?) throws -> T? {
+        guard let text else { return nil }
+        return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+
+    static var now: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: Meta
+
+    static func meta(_ db: Database, _ key: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
+    }
+
+    static func setMeta(_ db: Database, _ key: String, _ value: String?) throws {
+        if let value {
+            try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [key, value])
+        } else {
+            try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [key])
+        }
+    }
+
+    func meta(_ key: String) async throws -> String? {
+        try await self.pool.read { db in try Self.meta(db, key) }
+    }
+
+    func setMeta(_ key: String, _ value: String?) async throws {
+        try await self.pool.write { db in try Self.setMeta(db, key, value) }
+    }
+
+    // MARK: Records
+
+    static func record(_ db: Database, _ collection: String, _ id: String) throws -> LocalRecord? {
+        guard let row = try Row.fetchOne(
+            db, sql: "SELECT view, deleted, base_version, pending FROM records WHERE collection = ? AND id = ? AND view IS NOT NULL",
+            arguments: [collection, id])
+        else { return nil }
+        return try Self.localRecord(collection: collection, id: id, row: row)
+    }
+
+    private static func localRecord(collection: String, id: String, row: Row) throws -> LocalRecord {
+        LocalRecord(
+            collection: collection, id: id,
+            data: try Self.decode([String: JSONValue].self, row["view"]) ?? [:],
+            deleted: row["deleted"], version: row["base_version"], pending: row["pending"])
+    }
+
+    func record(_ collection: String, _ id: String) async throws -> LocalRecord? {
+        try await self.pool.read { db in try Self.record(db, collection, id) }
+    }
+
+    func records(_ collection: String, includeDeleted: Bool = false) async throws -> [LocalRecord] {
+        try await self.pool.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT id, view, deleted, base_version, pending FROM records WHERE collection = ? AND view IS NOT NULL"
+                    + (includeDeleted ? "" : " AND deleted = 0") + " ORDER BY id",
+                arguments: [collection])
+            return try rows.map { try Self.localRecord(collection: collection, id: $0["id"], row: $0) }
+        }
+    }
+
+    /// The server state (base) of a record.
+    private static func base(_ db: Database, _ collection: String, _ id: String) throws -> (RecordState, Int64) {
+        guard let row = try Row.fetchOne(
+            db, sql: "SELECT base, base_deleted, base_version FROM records WHERE collection = ? AND id = ?", arguments: [collection, id])
+        else { return (.absent, 0) }
+        return (RecordState(data: try Self.decode([String: JSONValue].self, row["base"]), deleted: row["base_deleted"]), row["base_version"])
+    }
+
+    /// Stores a record's server state (when given) and recomputes its view: the base with every
+    /// pending op of the record applied in order.
+    @discardableResult
+    static func rebase(_ db: Database, _ collection: String, _ id: String, base newBase: (RecordState, Int64)? = nil) throws -> LocalRecord? {
+        let (base, version) = try newBase ?? Self.base(db, collection, id)
+        let ops = try String.fetchAll(
+            db, sql: "SELECT op FROM outbox WHERE collection = ? AND record_id = ? ORDER BY seq", arguments: [collection, id])
+        var view = base
+        for text in ops {
+            guard let op = try Self.decode(SyncOperation.self, text) else { continue }
+            view = OperationFold.apply(op, to: view)
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO records (collection, id, base, base_version, base_deleted, view, deleted, pending, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(collection, id) DO UPDATE SET base = excluded.base, base_version = excluded.base_version,
+                    base_deleted = excluded.base_deleted, view = excluded.view, deleted = excluded.deleted,
+                    pending = excluded.pending, updated_at = excluded.updated_at
+                """,
+            arguments: [
+                collection, id, try base.data.map(Self.encode), version, base.deleted,
+                try view.data.map(Self.encode), view.deleted, !ops.isEmpty, Self.now,
+            ])
+        return try Self.record(db, collection, id)
+    }
+
+    // MARK: Outbox
+
+    /// Appends `ops` to the outbox and applies them to the views, in one transaction.
+    func enqueue(_ ops: [SyncOperation]) async throws -> [RecordEvent] {
+        try await self.pool.write { db in try Self.enqueue(db, ops) }
+    }
+
+    static func enqueue(_ db: Database, _ ops: [SyncOperation]) throws -> [RecordEvent] {
+        var events: [RecordEvent] = []
+        for op in ops {
+            guard let id = op.id else { throw CairnClientError.invalid("an operation needs an id") }
+            try db.execute(
+                sql: "INSERT INTO outbox (op_id, collection, record_id, op, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [op.opId, op.collection, id, try Self.encode(op), Self.now])
+            let record = try Self.rebase(db, op.collection, id)
+            events.append(RecordEvent(collection: op.collection, id: id, origin: .local, record: record))
+        }
+        return events
+    }
+
+    /// The oldest pending operations (of `collections`, when given).
+    func pending(limit: Int, collections: [String]?) async throws -> [PendingOperation] {
+        try await self.pool.read { db in
+            var sql = "SELECT seq, op FROM outbox"
+            var arguments: StatementArguments = []
+            if let collections {
+                sql += " WHERE collection IN (\(collections.map { _ in "?" }.joined(separator: ",")))"
+                arguments = StatementArguments(collections)
+            }
+            sql += " ORDER BY seq LIMIT \(limit)"
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap { row in
+                try Self.decode(SyncOperation.self, row["op"]).map { PendingOperation(seq: row["seq"], op: $0) }
+            }
+        }
+    }
+
+    func pendingCount() async throws -> Int {
+        try await self.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox") ?? 0 }
+    }
+
+    /// The version the next op on a record should name: the record's server version when no other
+    /// op of it is pending (a causal write), else `nil` (the earlier op changes the version; the
+    /// later stamp orders the two).
+    static func expectedVersion(_ db: Database, _ collection: String, _ id: String) throws -> Int64? {
+        let pending = try Bool.fetchOne(
+            db, sql: "SELECT EXISTS(SELECT 1 FROM outbox WHERE collection = ? AND record_id = ?)", arguments: [collection, id]) ?? false
+        if pending { return nil }
+        let version = try Int64.fetchOne(
+            db, sql: "SELECT base_version FROM records WHERE collection = ? AND id = ?", arguments: [collection, id]) ?? 0
+        return version > 0 ? version : nil
+    }
+
+    // MARK: Push and pull results
+
+    /// What applying a push's results found.
+    struct PushOutcome: Sendable {
+        var acknowledged = 0
+        var conflicts: [(op: SyncOperation, result: OperationResult)] = []
+        var rejected: [OperationResult] = []
+        var events: [RecordEvent] = []
+    }
+
+    /// Removes acknowledged ops from the outbox and records what the server said about each, in
+    /// one transaction.
+    func applyPushResults(_ ops: [SyncOperation], _ results: [OperationResult]) async throws -> PushOutcome {
+        try await self.pool.write { db in
+            var outcome = PushOutcome()
+            let byOpId = Dictionary(ops.map { ($0.opId, $0) }, uniquingKeysWith: { first, _ in first })
+            for result in results {
+                guard let op = byOpId[result.opId], let id = op.id else { continue }
+                if result.status == .rejected, result.error?.code == CairnError.Code.syncFailed.rawValue {
+                    continue  // an atomic batch rolled back: the op stays queued
+                }
+                try db.execute(sql: "DELETE FROM outbox WHERE op_id = ?", arguments: [op.opId])
+                outcome.acknowledged += 1
+                var (base, version) = try Self.base(db, op.collection, id)
+                let status = result.status == .duplicate ? (result.originalStatus ?? .applied) : result.status
+                switch status {
+                case .applied:
+                    base = OperationFold.apply(op, to: base)
+                    if let resultVersion = result.version { version = max(version, resultVersion) }
+                case .merged, .conflict:
+                    if let record = result.record {
+                        let (state, recordVersion) = OperationFold.serverState(collection: op.collection, record: record)
+                        base = state
+                        version = recordVersion ?? result.version ?? version
+                    } else if let resultVersion = result.version {
+                        version = max(version, resultVersion)
+                    }
+                    if status == .conflict { outcome.conflicts.append((op, result)) }
+                case .rejected:
+                    outcome.rejected.append(result)
+                case .duplicate:
+                    break
+                }
+                let record = try Self.rebase(db, op.collection, id, base: (base, version))
+                outcome.events.append(RecordEvent(collection: op.collection, id: id, origin: .local, record: record))
+            }
+            return outcome
+        }
+    }
+
+    /// Applies pulled changes and moves the cursor, in one transaction.
+    func applyPull(_ changes: [RecordChange], cursor: Int64) async throws -> [RecordEvent] {
+        try await self.pool.write { db in
+            var events: [RecordEvent] = []
+            for change in changes {
+                let known = try Int64.fetchOne(
+                    db, sql: "SELECT base_version FROM records WHERE collection = ? AND id = ?", arguments: [change.collection, change.id]) ?? 0
+                let state = RecordState(data: change.data.objectValue ?? [:], deleted: change.deleted)
+                let record = try Self.rebase(db, change.collection, change.id, base: (state, change.version))
+                // A change this device already knows (the echo of its own acknowledged push) is
+                // stored but not reported as news.
+                if change.version > known {
+                    events.append(RecordEvent(collection: change.collection, id: change.id, origin: .remote, record: record))
+                }
+            }
+            try Self.setMeta(db, "cursor", String(cursor))
+            return events
+        }
+    }
+
+    /// After a switch of server or profile: forgets every server marker (versions, cursor) and
+    /// replaces the outbox with one full-state write per live record, so everything is pushed to
+    /// the new target once. Bookmark folders come before their children.
+    func resetForNewTarget(node: String, clock: LocalClock) async throws -> Int {
+        try await self.pool.write { db in
+            try db.execute(sql: "DELETE FROM outbox")
+            try db.execute(sql: "DELETE FROM meta WHERE key = 'cursor'")
+            let rows = try Row.fetchAll(db, sql: "SELECT collection, id, view FROM records WHERE view IS NOT NULL AND deleted = 0")
+            var live: [(String, String, [String: JSONValue])] = try rows.map {
+                ($0["collection"], $0["id"], try Self.decode([String: JSONValue].self, $0["view"]) ?? [:])
+            }
+            live = BookmarkOrdering.parentsFirst(live)
+            try db.execute(sql: "UPDATE records SET base = NULL, base_version = 0, base_deleted = 0")
+            try db.execute(sql: "DELETE FROM records WHERE view IS NULL OR deleted = 1")
+            var ops: [SyncOperation] = []
+            for (collection, id, data) in live {
+                if collection == OperationFold.bookmarks && Bookmark.isRoot(id) {
+                    // The roots exist on every server; keep the local names as the base.
+                    try db.execute(
+                        sql: "UPDATE records SET base = view WHERE collection = ? AND id = ?", arguments: [collection, id])
+                    continue
+                }
+                ops.append(Self.fullStateOp(collection: collection, id: id, data: data, stamp: clock.next(), node: node))
+            }
+            _ = try Self.enqueue(db, ops)
+            return ops.count
+        }
+    }
+
+    /// An `upsert` carrying a record's whole state (bookmarks: their fields and placement).
+    static func fullStateOp(collection: String, id: String, data: [String: JSONValue], stamp: HLC, node: String) -> SyncOperation {
+        if collection == OperationFold.bookmarks {
+            var fields: [String: JSONValue] = [:]
+            for key in ["title", "url", "isFolder", "tags", "notes", "favicon", "dateAdded"] where data[key] != nil && data[key] != .null {
+                fields[key] = data[key]
+            }
+            return SyncOperation(
+                opId: "\(node)-\(UUID().uuidString.lowercased())", type: .upsert, collection: collection, id: id,
+                data: .object(fields), parentId: data["parentId"] ?? "other", position: data["position"]?.stringValue, hlc: stamp)
+        }
+        return SyncOperation(
+            opId: "\(node)-\(UUID().uuidString.lowercased())", type: .upsert, collection: collection, id: id, data: .object(data), hlc: stamp)
+    }
+
+    /// Deletes the replica's files.
+    static func destroy(at path: URL) {
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            try? FileManager.default.removeItem(atPath: path.path + suffix)
+        }
+    }
+}
+
+/// Orders records so that every bookmark folder comes before what it contains.
+enum BookmarkOrdering {
+    static func parentsFirst(_ records: [(String, String, [String: JSONValue])]) -> [(String, String, [String: JSONValue])] {
+        let others = records.filter { $0.0 != OperationFold.bookmarks }
+        let marks = records.filter { $0.0 == OperationFold.bookmarks }
+        var children: [String: [(String, String, [String: JSONValue])]] = [:]
+        var ids = Set<String>()
+        for record in marks { ids.insert(record.1) }
+        var roots: [(String, String, [String: JSONValue])] = []
+        for record in marks {
+            if let parent = record.2["parentId"]?.stringValue, ids.contains(parent) {
+                children[parent, default: []].append(record)
+            } else {
+                roots.append(record)
+            }
+        }
+        var ordered: [(String, String, [String: JSONValue])] = []
+        var queue = roots.sorted { ($0.2["position"]?.stringValue ?? "", $0.1) < ($1.2["position"]?.stringValue ?? "", $1.1) }
+        var index = 0
+        while index < queue.count {
+            let record = queue[index]
+            index += 1
+            ordered.append(record)
+            queue += (children[record.1] ?? []).sorted {
+                ($0.2["position"]?.stringValue ?? "", $0.1) < ($1.2["position"]?.stringValue ?? "", $1.1)
+            }
+        }
+        return ordered + others
+    }
+}
