@@ -105,13 +105,16 @@ let package = Package(
         ),
         .testTarget(
             name: "CairnClientTests",
-            dependencies: ["CairnClient", "CairnCore"],
+            dependencies: ["CairnClient", "CairnCore", "CairnTestFixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CairnCLITests",
             dependencies: [
                 "CairnCLI",
+                "CairnClient",
+                "CairnCore",
+                "CairnTestFixtures",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ],
             swiftSettings: swiftSettings

@@ -3,9 +3,9 @@ import Foundation
 
 extension CairnClient {
     /// Signs in with email and password (`POST /api/auth/login`). Keep the answer's
-    /// `refreshToken` (never the password), for example with ``Credentials/session(refreshToken:accessToken:)``.
+    /// `refreshToken` (never the password), for example with ``ClientCredentials/session(refreshToken:accessToken:)``.
     public static func login(server: URL, email: String, password: String) async throws -> AuthResponse {
-        try await HTTPClient(baseURL: server).send("POST", "api/auth/login", body: Credentials.Login(email: email, password: password), token: nil)
+        try await HTTPClient(baseURL: server).send("POST", "api/auth/login", body: CairnCore.Credentials(email: email, password: password), token: nil)
     }
 
     /// Who the credentials belong to (`GET /api/me`).
@@ -37,12 +37,5 @@ extension CairnClient {
     /// The server's view of this profile (`GET /api/sync/status`).
     public func serverStatus() async throws -> JSONValue {
         try await self.api.send("GET", "api/sync/status", query: [URLQueryItem(name: "profile", value: self.configuration.profile)])
-    }
-}
-
-extension Credentials {
-    struct Login: Encodable {
-        var email: String
-        var password: String
     }
 }

@@ -64,8 +64,8 @@ public struct SyncConflict: Sendable {
 public struct ClientConfiguration: Sendable {
     /// The server's base URL, for example `http://127.0.0.1:8080`.
     public var serverURL: URL
-    /// Where the credentials live (see ``Credentials``).
-    public var credentials: Credentials
+    /// Where the credentials live (see ``ClientCredentials``).
+    public var credentials: ClientCredentials
     /// The SQLite file of the local replica (created when missing).
     public var replicaPath: URL
     /// The profile to sync (`?profile=`), by id or name.
@@ -102,7 +102,7 @@ public struct ClientConfiguration: Sendable {
     public var outboxCheckInterval: Duration = .seconds(1)
 
     /// Creates a configuration with the defaults of every option.
-    public init(serverURL: URL, credentials: Credentials, replicaPath: URL) {
+    public init(serverURL: URL, credentials: ClientCredentials, replicaPath: URL) {
         self.serverURL = serverURL
         self.credentials = credentials
         self.replicaPath = replicaPath

@@ -32,27 +32,27 @@ public protocol CredentialStore: Sendable {
 }
 
 /// How a client authenticates.
-public struct Credentials: Sendable {
+public struct ClientCredentials: Sendable {
     let store: any CredentialStore
 
     /// An API key (never refreshed).
-    public static func apiKey(_ key: String) -> Credentials {
-        Credentials(store: MemoryCredentialStore(StoredCredentials(apiKey: key)))
+    public static func apiKey(_ key: String) -> ClientCredentials {
+        ClientCredentials(store: MemoryCredentialStore(StoredCredentials(apiKey: key)))
     }
 
     /// A login session: the refresh token from `POST /api/auth/login`, and its access token if at
     /// hand. Rotated tokens are kept in memory only.
-    public static func session(refreshToken: String, accessToken: String? = nil) -> Credentials {
-        Credentials(store: MemoryCredentialStore(StoredCredentials(refreshToken: refreshToken, accessToken: accessToken)))
+    public static func session(refreshToken: String, accessToken: String? = nil) -> ClientCredentials {
+        ClientCredentials(store: MemoryCredentialStore(StoredCredentials(refreshToken: refreshToken, accessToken: accessToken)))
     }
 
-    /// Credentials kept in a store of your own (a keychain, or a ``FileCredentialStore``).
-    public static func stored(in store: any CredentialStore) -> Credentials {
-        Credentials(store: store)
+    /// ClientCredentials kept in a store of your own (a keychain, or a ``FileCredentialStore``).
+    public static func stored(in store: any CredentialStore) -> ClientCredentials {
+        ClientCredentials(store: store)
     }
 }
 
-/// Credentials in memory, for one process.
+/// ClientCredentials in memory, for one process.
 public final class MemoryCredentialStore: CredentialStore {
     private let value: Mutex<StoredCredentials?>
     private let gate = AsyncGate()
@@ -66,7 +66,7 @@ public final class MemoryCredentialStore: CredentialStore {
     public func lock() async throws -> @Sendable () -> Void { await self.gate.enter() }
 }
 
-/// Credentials in a JSON file with mode 0600, shared safely by several processes (the `cairn`
+/// ClientCredentials in a JSON file with mode 0600, shared safely by several processes (the `cairn`
 /// CLI): refreshes take an exclusive `flock` on a sibling `.lock` file.
 public final class FileCredentialStore: CredentialStore {
     /// The JSON file.

@@ -1,4 +1,5 @@
 import Foundation
+import CairnTestFixtures
 import Testing
 
 /// `cairn serve` as a real process: boots on the embedded default, survives SIGKILL without

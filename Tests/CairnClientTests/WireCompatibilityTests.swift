@@ -29,7 +29,6 @@ struct WireCompatibilityTests {
         #expect(bookmark.parentId == nil)
         #expect(bookmark.isFolder)
         #expect(bookmark.syncVersion == 3)
-        #expect(CairnClientInfo.version.split(separator: ".").count == 3)
     }
 
     @Test func refusesUnknownMessageTypes() {

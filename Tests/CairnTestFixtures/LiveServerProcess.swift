@@ -4,26 +4,26 @@ import FoundationNetworking
 #endif
 
 /// A real `cairn serve` child process on a free port and a data directory of its own.
-final class LiveServerProcess {
-    let process = Process()
-    let dataDirectory: URL
-    let logFile: URL
-    private(set) var baseURL: URL?
+public final class LiveServerProcess: @unchecked Sendable {
+    public let process = Process()
+    public let dataDirectory: URL
+    public let logFile: URL
+    public private(set) var baseURL: URL?
 
     /// The `cairn` executable built next to the test bundle (or `CAIRN_BINARY`).
-    static var executable: URL {
+    public static var executable: URL {
         if let path = ProcessInfo.processInfo.environment["CAIRN_BINARY"] { return URL(fileURLWithPath: path) }
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let candidates = [bundle.appendingPathComponent("cairn"), bundle.deletingLastPathComponent().appendingPathComponent("cairn")]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }
 
-    init(dataDirectory: URL, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+    public init(dataDirectory: URL, port: Int = 0, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
         self.dataDirectory = dataDirectory
         self.logFile = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-serve-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: self.logFile.path, contents: nil)
         self.process.executableURL = Self.executable
-        self.process.arguments = ["serve", "--port", "0", "--data-dir", dataDirectory.path, "--log-level", "notice"] + extraArguments
+        self.process.arguments = ["serve", "--port", String(port), "--data-dir", dataDirectory.path, "--log-level", "notice"] + extraArguments
         var env = ProcessInfo.processInfo.environment
         env["CAIRN_BCRYPT_COST"] = env["CAIRN_BCRYPT_COST"] ?? "4"
         for (key, value) in environment { env[key] = value }
@@ -34,7 +34,7 @@ final class LiveServerProcess {
     }
 
     /// Starts the process and waits until it logs the URL it listens on.
-    func start(timeout: TimeInterval = 60) async throws {
+    public func start(timeout: TimeInterval = 60) async throws {
         try self.process.run()
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -52,11 +52,11 @@ final class LiveServerProcess {
     }
 
     /// The log written so far.
-    var log: String { (try? String(contentsOf: self.logFile, encoding: .utf8)) ?? "" }
+    public var log: String { (try? String(contentsOf: self.logFile, encoding: .utf8)) ?? "" }
 
     /// SIGKILL: no chance to flush or shut down. Waits for the exit without blocking a thread of
     /// the cooperative pool (the in-process clients of other tests need those to make progress).
-    func kill() async {
+    public func kill() async {
         guard self.process.isRunning else { return }
         Foundation.kill(self.process.processIdentifier, SIGKILL)
         await self.waitForExit()
@@ -64,7 +64,7 @@ final class LiveServerProcess {
 
     /// SIGTERM and wait: the graceful path. A server that is still running after `timeout` is
     /// killed and reported as status -1.
-    func terminate(timeout: Duration = .seconds(30)) async -> Int32 {
+    public func terminate(timeout: Duration = .seconds(30)) async -> Int32 {
         guard self.process.isRunning else { return self.process.terminationStatus }
         self.process.terminate()
         if await self.waitForExit(timeout: timeout) { return self.process.terminationStatus }
@@ -74,7 +74,7 @@ final class LiveServerProcess {
 
     /// Polls for the exit; `waitUntilExit` would park a cooperative thread.
     @discardableResult
-    func waitForExit(timeout: Duration = .seconds(30)) async -> Bool {
+    public func waitForExit(timeout: Duration = .seconds(30)) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while self.process.isRunning {
             if ContinuousClock.now >= deadline { return false }
@@ -89,14 +89,14 @@ final class LiveServerProcess {
     }
 }
 
-enum LiveServerError: Error {
+public enum LiveServerError: Error {
     case exited(String)
     case timeout
 }
 
 /// Minimal JSON-over-HTTP for black-box tests.
-enum HTTP {
-    static func send(_ method: String, _ url: URL, json: Any? = nil, token: String? = nil) async throws -> (Int, [String: Any]) {
+public enum HTTP {
+    public static func send(_ method: String, _ url: URL, json: Any? = nil, token: String? = nil) async throws -> (Int, [String: Any]) {
         var request = URLRequest(url: url)
         request.httpMethod = method
         request.timeoutInterval = 30
@@ -120,5 +120,35 @@ enum HTTP {
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
         return (status, object)
+    }
+}
+
+/// A scratch directory removed by `remove()`.
+public func makeScratchDirectory(_ prefix: String = "cairn-live") throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// A started `cairn serve` with one registered account.
+public struct LiveAccount: Sendable {
+    public let server: LiveServerProcess
+    public let base: URL
+    public let email: String
+    public let password: String
+    public let token: String
+    public let refreshToken: String
+
+    /// Starts a server on `dataDirectory` (optionally on a fixed port) and registers `email`.
+    public static func start(dataDirectory: URL, port: Int = 0, email: String = "sdk@example.com") async throws -> LiveAccount {
+        let server = try LiveServerProcess(dataDirectory: dataDirectory, port: port)
+        try await server.start()
+        guard let base = server.baseURL else { throw LiveServerError.timeout }
+        let password = "password-123"
+        let (status, body) = try await HTTP.send("POST", base.appendingPathComponent("api/auth/register"), json: ["email": email, "password": password])
+        guard status == 201, let token = body["token"] as? String, let refresh = body["refreshToken"] as? String else {
+            throw LiveServerError.exited("register answered \(status): \(body)")
+        }
+        return LiveAccount(server: server, base: base, email: email, password: password, token: token, refreshToken: refresh)
     }
 }
