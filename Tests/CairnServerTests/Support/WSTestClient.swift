@@ -51,6 +51,9 @@ final class WSTestClient: Sendable {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         for await text in stream { try await outbound.write(.text(text)) }
+                        // close() ends the stream: close the socket too (the client library does
+                        // not end a connection when its task is cancelled).
+                        try? await outbound.close(.normalClosure, reason: nil)
                     }
                     for try await message in inbound.messages(maxSize: 1 << 26) {
                         if case .text(let text) = message, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) {
