@@ -339,14 +339,35 @@ public final class CairnClient: Sendable {
     }
 
     private func pushAll(into report: inout SyncReport) async throws {
+        var batchSize = self.configuration.pushBatchSize
         while !Task.isCancelled {
-            let batch = try await self.replica.pending(limit: self.configuration.pushBatchSize, collections: self.configuration.collections)
+            let batch = try await self.replica.pending(limit: batchSize, collections: self.configuration.collections)
             if batch.isEmpty { return }
             let ops = batch.map(\.op)
             FaultInjection.reach("before-push")
-            let answer: PushAnswer = try await self.api.send(
-                "POST", "api/sync/push", query: self.profileQuery,
-                body: PushBody(clientId: self.clientId, operations: ops, strategy: self.configuration.conflictStrategy.serverStrategy))
+            let answer: PushAnswer
+            do {
+                answer = try await self.api.send(
+                    "POST", "api/sync/push", query: self.profileQuery,
+                    body: PushBody(clientId: self.clientId, operations: ops, strategy: self.configuration.conflictStrategy.serverStrategy))
+            } catch CairnClientError.server(let status, let code, let message) where status == 413 || status == 400 {
+                // The request as a whole was refused (too large, or an op the server cannot read):
+                // split the batch until the op at fault is alone, then drop that one op as
+                // rejected so that it never wedges the queue.
+                if ops.count > 1 {
+                    batchSize = max(1, ops.count / 2)
+                    continue
+                }
+                let refused = OperationResult(
+                    opId: ops[0].opId, status: .rejected, collection: ops[0].collection, id: ops[0].id,
+                    error: OperationError(code: code, message: message))
+                let outcome = try await self.replica.applyPushResults(ops, [refused])
+                self.events.send(outcome.events)
+                report.rejected += outcome.rejected
+                self.logger.warning("The server refused a queued operation", metadata: ["opId": "\(ops[0].opId)", "code": "\(code)"])
+                batchSize = self.configuration.pushBatchSize
+                continue
+            }
             FaultInjection.reach("after-ack")
             // For a custom resolver: this device's view of each conflicting record, before the
             // server's answer replaces it.

@@ -169,6 +169,29 @@ struct SDKLiveTests {
         #expect(try await a.pendingCount() == 1)
     }
 
+    @Test func anOpTheServerCanNeverTakeIsDroppedWithoutWedgingTheQueue() async throws {
+        let root = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let account = try await LiveAccount.start(dataDirectory: root.appendingPathComponent("server"))
+        let client = try Self.client(account, replica: root.appendingPathComponent("r.sqlite"))
+        let notes = client.collection("notes")
+        // 30 notes of 200 KiB: one push of them would pass the 5 MiB body limit (413), so the
+        // batch is split; one note of 300 KiB passes the record limit and is refused on its own
+        let big = String(repeating: "x", count: 200 * 1024)
+        for index in 0..<30 { try await notes.put("big\(index)", ["text": .string(big)]) }
+        try await notes.put("huge", ["text": .string(String(repeating: "y", count: 300 * 1024))])
+        try await notes.put("small", ["text": "fine"])
+        let report = try await client.forceSync()
+        #expect(report.rejected.map(\.id) == ["huge"])
+        #expect(report.rejected.first?.error?.code == "PAYLOAD_TOO_LARGE")
+        #expect(report.pushed == 31)
+        #expect(try await client.pendingCount() == 0)
+        // The refused record shows the server's state again: it does not exist
+        #expect(try await notes.get("huge") == nil)
+        #expect(try await notes.get("small")?.data["text"] == "fine")
+        _ = await account.server.terminate()
+    }
+
     @Test func aSecondProcessCannotSyncTheSameReplica() async throws {
         let root = try makeScratchDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
