@@ -109,6 +109,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CairnSimulationTests",
+            dependencies: ["CairnClient", "CairnCore", "CairnServer"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CairnCLITests",
             dependencies: [
                 "CairnCLI",
