@@ -186,6 +186,19 @@ struct ClientCommandTests {
         #expect(secret.hasPrefix("ck_"))
         let (_, keys, _) = try await laptop.run(["keys", "list"])
         #expect(keys.contains("ci"))
+        // A third device logs in with the key, sees the tree; once the key is revoked it keeps
+        // working offline and says why it cannot sync
+        let script = CLIHome(root: root.appendingPathComponent("script"))
+        let (keyLogin, _, keyErr) = try await script.run(["login", "--server", server, "--api-key-stdin"], stdin: secret)
+        #expect(keyLogin == 0, "\(keyErr)")
+        let (_, scriptTree, _) = try await script.run(["ls", "other"])
+        #expect(scriptTree.contains("Offline add"))
+        let keyId = try #require(keys.split(separator: " ").first.map(String.init))
+        let (revokeStatus, _, _) = try await laptop.run(["keys", "revoke", keyId])
+        #expect(revokeStatus == 0)
+        let (addStatus, _, addErr) = try await script.run(["add", "https://after-revoke.example"])
+        #expect(addStatus == 0)
+        #expect(addErr.contains("refused the login"))
         _ = await restarted.terminate()
     }
 

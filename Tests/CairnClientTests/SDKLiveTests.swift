@@ -209,6 +209,10 @@ struct SDKLiveTests {
         #expect(try await first.pendingCount() == 0)
         await first.stop()
         try await second.forceSync()
+        // destroy() removes the replica for good
+        try await second.destroy()
+        #expect(!FileManager.default.fileExists(atPath: replica.path))
+        await #expect(throws: CairnClientError.destroyed) { try await second.forceSync() }
         _ = await account.server.terminate()
     }
 

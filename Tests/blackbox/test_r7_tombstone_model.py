@@ -183,7 +183,7 @@ def run_commands(api, rng, collection: str, model: Model, replica: dict, cursors
 def test_records_tombstones_match_the_model(server, rng):
     api = register(server)
     model = Model(api.seq())
-    runs, steps = scaled(40, 300), scaled(60, 100)
+    runs, steps = scaled(30, 300), scaled(60, 100)
     for run in range(runs):
         trace: list[str] = []
         collection = f"m{run}"
