@@ -141,6 +141,16 @@ final class LocalClock: Sendable {
         self.last = Mutex(HLC(wall: 0, node: node))
     }
 
+    /// Moves the clock past a time seen on the server (a pulled change's `updatedAt`), so that an
+    /// edit made after seeing a change is stamped after it even when this device's clock is
+    /// behind (the receive rule of a hybrid logical clock).
+    func observe(wall: Int64) {
+        guard wall <= HLC.maximumWall else { return }
+        self.last.withLock { last in
+            if wall > last.wall { last = HLC(wall: wall, counter: 0, node: self.node) }
+        }
+    }
+
     func next() -> HLC {
         let wall = Int64(Date().timeIntervalSince1970 * 1000)
         return self.last.withLock { last in

@@ -441,6 +441,7 @@ public final class CairnClient: Sendable {
                 continue
             }
             let events = try await self.replica.applyPull(page.changes, cursor: page.cursor)
+            if let newest = page.changes.map(\.updatedAt).max() { self.clock.observe(wall: newest) }
             self.events.send(events)
             report.pulled += events.count
             if !page.hasMore || page.cursor <= cursor { return }
