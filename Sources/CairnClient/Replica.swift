@@ -277,24 +277,31 @@ final class Replica: Sendable {
                 try db.execute(sql: "DELETE FROM outbox WHERE op_id = ?", arguments: [op.opId])
                 outcome.acknowledged += 1
                 var (base, version) = try Self.base(db, op.collection, id)
-                let status = result.status == .duplicate ? (result.originalStatus ?? .applied) : result.status
-                switch status {
+                // The server state this device knows only moves forward: an answer about a version
+                // older than the known one (a pull got there first) changes nothing. A
+                // `duplicate` answer is the first attempt's result, not today's state, so it only
+                // dequeues the op; the pull that follows brings the current state.
+                switch result.status {
                 case .applied:
-                    base = OperationFold.apply(op, to: base)
-                    if let resultVersion = result.version { version = max(version, resultVersion) }
+                    if let resultVersion = result.version, resultVersion > version {
+                        base = OperationFold.apply(op, to: base)
+                        version = resultVersion
+                    }
                 case .merged, .conflict:
                     if let record = result.record {
                         let (state, recordVersion) = OperationFold.serverState(collection: op.collection, record: record)
-                        base = state
-                        version = recordVersion ?? result.version ?? version
-                    } else if let resultVersion = result.version {
-                        version = max(version, resultVersion)
+                        let answered = recordVersion ?? result.version ?? 0
+                        if answered >= version {
+                            base = state
+                            version = answered
+                        }
                     }
-                    if status == .conflict { outcome.conflicts.append((op, result)) }
+                    if result.status == .conflict { outcome.conflicts.append((op, result)) }
                 case .rejected:
                     outcome.rejected.append(result)
                 case .duplicate:
-                    break
+                    if result.originalStatus == .conflict { outcome.conflicts.append((op, result)) }
+                    if result.originalStatus == .rejected { outcome.rejected.append(result) }
                 }
                 let record = try Self.rebase(db, op.collection, id, base: (base, version))
                 outcome.events.append(RecordEvent(collection: op.collection, id: id, origin: .local, record: record))
