@@ -63,6 +63,7 @@ public func buildRouter(_ components: CairnServerComponents) -> Router<CairnRequ
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: ClientAddressMiddleware(trustedProxies: Set(configuration.trustedProxies)))
     router.add(middleware: BodyLimitMiddleware(limit: configuration.limits.maxBodyBytes))
+    router.add(middleware: InputHygieneMiddleware())
 
     let clock = configuration.clock
     let authController = AuthController(

@@ -37,4 +37,30 @@ public enum JSONShape {
         }
         return maximum
     }
+
+    /// The error message for a NUL character in a request.
+    public static let nulMessage = "Text must not contain the NUL character (\\u0000 or %00)"
+
+    /// Whether a JSON text contains the escape `\u0000` inside a string (a NUL character once
+    /// decoded). Raw control bytes are invalid JSON anyway; the escaped form decodes, and a NUL
+    /// would silently cut a string wherever it is bound as C text (SQLite), so requests carrying
+    /// one are refused.
+    public static func containsEscapedNUL(_ bytes: some Sequence<UInt8>) -> Bool {
+        let text = Array(bytes)
+        let backslash = UInt8(ascii: "\\"), zero = UInt8(ascii: "0")
+        var index = 0
+        while index < text.count {
+            guard text[index] == backslash else {
+                index += 1
+                continue
+            }
+            if index + 5 < text.count, text[index + 1] == UInt8(ascii: "u"),
+                text[(index + 2)...(index + 5)].allSatisfy({ $0 == zero })
+            {
+                return true
+            }
+            index += 2  // the escaped character (a second backslash included) is skipped
+        }
+        return false
+    }
 }

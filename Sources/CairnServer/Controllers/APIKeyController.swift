@@ -24,7 +24,7 @@ struct APIKeyController {
 
     @Sendable func revoke(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.decoded("id")
         try await self.auth.revokeAPIKey(for: identity, id: id, ip: context.clientIP)
         return JSONResponse.noContent()
     }

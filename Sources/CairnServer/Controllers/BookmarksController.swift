@@ -41,7 +41,7 @@ struct BookmarksController {
 
     @Sendable func get(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let profile = try await self.profiles.resolve(request, context: context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.decoded("id")
         let bookmark = try await self.engine.bookmark(profileId: profile.id, id: id, includeDeleted: request.boolParameter("includeDeleted"))
         return try Self.respond(bookmark)
     }
@@ -122,7 +122,7 @@ struct BookmarksController {
 
     @Sendable func update(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let profile = try await self.profiles.resolve(request, context: context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.decoded("id")
         let ifMatch = try request.ifMatchVersion()
         let body = try await request.decodeJSON(as: WriteBody.self, context: context, maxDepth: self.limits.maxJSONDepth)
         let op = body.operation(.update, id: id, expectedVersion: ifMatch ?? body.expectedVersion)
@@ -133,7 +133,7 @@ struct BookmarksController {
 
     @Sendable func move(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let profile = try await self.profiles.resolve(request, context: context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.decoded("id")
         let ifMatch = try request.ifMatchVersion()
         let body = try await request.decodeJSON(as: WriteBody.self, context: context, maxDepth: self.limits.maxJSONDepth)
         guard body.parentId != nil || body.newParentId != nil || body.index != nil || body.newIndex != nil || body.afterId != nil
@@ -157,7 +157,7 @@ struct BookmarksController {
 
     @Sendable func delete(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let profile = try await self.profiles.resolve(request, context: context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.decoded("id")
         let ifMatch = try request.ifMatchVersion()
         let op = SyncOperation(
             opId: "rest-\(Identifiers.uuid())", type: .delete, collection: BookmarkRules.collection, id: id, expectedVersion: ifMatch

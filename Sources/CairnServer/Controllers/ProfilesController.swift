@@ -106,13 +106,13 @@ struct ProfilesController {
     }
 
     @Sendable func get(_ request: Request, context: CairnRequestContext) async throws -> Response {
-        let profile = try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: try context.parameters.require("id"))
+        let profile = try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: try context.parameters.decoded("id"))
         return try JSONResponse.make(ProfileView(profile))
     }
 
     @Sendable func update(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
-        let profile = try await self.profiles.resolve(identity: identity, wanted: try context.parameters.require("id"))
+        let profile = try await self.profiles.resolve(identity: identity, wanted: try context.parameters.decoded("id"))
         let body = try await request.decodeJSON(as: WriteBody.self, context: context, maxDepth: 8)
         let name = try body.name.map { try Self.validName($0) }
         if name != nil, profile.name == "default" { throw CairnError(.forbidden, "The default profile cannot be renamed", field: "name") }
@@ -124,7 +124,7 @@ struct ProfilesController {
 
     @Sendable func delete(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
-        let profile = try await self.profiles.resolve(identity: identity, wanted: try context.parameters.require("id"))
+        let profile = try await self.profiles.resolve(identity: identity, wanted: try context.parameters.decoded("id"))
         guard identity.scopedProfileId == nil else { throw CairnError(.forbidden, "A key limited to one profile cannot delete it") }
         guard profile.name != "default" else { throw CairnError(.forbidden, "The default profile cannot be deleted") }
         try await self.engine.deleteProfile(profileId: profile.id, clientId: request.headers[.clientID])

@@ -20,7 +20,7 @@ struct RecordsController {
     }
 
     func collection(_ context: CairnRequestContext) throws -> String {
-        let name = try context.parameters.require("collection")
+        let name = try context.parameters.decoded("collection")
         guard RecordRules.isValidCollection(name) else {
             throw CairnError(.validation, "collection must match [a-z][a-zA-Z0-9_-]{0,63}", field: "collection")
         }
@@ -28,7 +28,7 @@ struct RecordsController {
     }
 
     func id(_ context: CairnRequestContext) throws -> String {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.decoded("id")
         guard RecordRules.isValidId(id) else { throw CairnError(.validation, "id must match [A-Za-z0-9_.:-]{1,128}", field: "id") }
         return id
     }

@@ -69,7 +69,7 @@ struct Seed002Controller {
     }
 
     func id(_ context: CairnRequestContext) throws -> String {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.decoded("id")
         guard RecordRules.isValidId(id) else { throw CairnError.notFound("Entity") }
         return id
     }
@@ -173,13 +173,13 @@ struct Seed002Controller {
     }
 
     @Sendable func getWorkspace(_ request: Request, context: CairnRequestContext) async throws -> Response {
-        let profile = try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: try context.parameters.require("id"))
+        let profile = try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: try context.parameters.decoded("id"))
         return try self.respond("workspace", Self.workspaceJSON(profile))
     }
 
     @Sendable func updateWorkspace(_ request: Request, context: CairnRequestContext) async throws -> Response {
         _ = try await self.profileRoutes.update(request, context: context)
-        let profile = try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: try context.parameters.require("id"))
+        let profile = try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: try context.parameters.decoded("id"))
         return try self.respond("workspace", Self.workspaceJSON(profile))
     }
 

@@ -74,7 +74,7 @@ struct Seed004Controller {
     /// `server_time` is the timestamp to ask from next.
     @Sendable func since(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let profile = try await self.profile(request, context)
-        guard let since = Timestamps.milliseconds(try context.parameters.require("timestamp").removingPercentEncoding ?? "") else {
+        guard let since = Timestamps.milliseconds(try context.parameters.decoded("timestamp").removingPercentEncoding ?? "") else {
             throw CairnError(.validation, "timestamp must be milliseconds or an ISO 8601 date", field: "timestamp")
         }
         let (records, next) = try await self.engine.recordsUpdated(profileId: profile.id, collections: [Self.collection], since: since, limit: 10_000)
@@ -83,7 +83,7 @@ struct Seed004Controller {
 
     @Sendable func get(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let profile = try await self.profile(request, context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.decoded("id")
         guard RecordRules.isValidId(id), let record = try await self.engine.record(profileId: profile.id, collection: Self.collection, id: id),
             !record.deleted || request.boolParameter("includeDeleted")
         else { throw CairnError.notFound("Item") }
@@ -182,7 +182,7 @@ struct Seed004Controller {
 
     @Sendable func setTags(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let profile = try await self.profile(request, context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.decoded("id")
         guard RecordRules.isValidId(id), let current = try await self.engine.record(profileId: profile.id, collection: Self.collection, id: id), !current.deleted else {
             throw CairnError.notFound("Item")
         }
@@ -200,7 +200,7 @@ struct Seed004Controller {
     /// Removes the item's content and keeps a tombstone, so other devices learn of the delete.
     @Sendable func delete(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let profile = try await self.profile(request, context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.decoded("id")
         guard RecordRules.isValidId(id), let current = try await self.engine.record(profileId: profile.id, collection: Self.collection, id: id) else {
             throw CairnError.notFound("Item")
         }

@@ -22,6 +22,9 @@ extension Request {
         guard depth <= maxDepth else {
             throw CairnError(.validation, "JSON nesting deeper than \(maxDepth) levels")
         }
+        guard !buffer.withUnsafeReadableBytes({ JSONShape.containsEscapedNUL($0) }) else {
+            throw CairnError(.validation, JSONShape.nulMessage)
+        }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {

@@ -96,11 +96,20 @@ final class SyncConnection: Sendable {
         } else {
             session.send(["type": "auth_required", "timeout": .number(self.authTimeout)])
         }
-        enum Part { case reader, writer, session, timer }
+        enum Part { case reader((any Error)?), writer, session, timer }
+        // A reader that fails (invalid UTF-8, a fragmented message over the limit) must not
+        // leave the other tasks waiting: its error is kept, the outbox closed so the writer ends,
+        // and the error rethrown at the end so that the framework closes with its code (1007,
+        // 1009) instead of the socket staying open and deaf.
+        var readerError: (any Error)?
         try await withThrowingTaskGroup(of: Part.self) { group in
             group.addTask {
-                try await self.readLoop(inbound)
-                return .reader
+                do {
+                    try await self.readLoop(inbound)
+                    return .reader(nil)
+                } catch {
+                    return .reader(error)
+                }
             }
             group.addTask {
                 try await self.writeLoop(outbound)
@@ -127,8 +136,10 @@ final class SyncConnection: Sendable {
                 case .writer:
                     // A close frame went out, or the socket is gone.
                     return
-                case .reader:
-                    // The client went away: nothing more will be read, nothing more needs writing.
+                case .reader(let error):
+                    // The client went away (or sent what cannot be read): nothing more will be
+                    // read, nothing more needs writing.
+                    readerError = error
                     readerDone = true
                     self.outbox.close()
                 case .session:
@@ -139,6 +150,7 @@ final class SyncConnection: Sendable {
                 }
             }
         }
+        if let readerError { throw readerError }
     }
 
     private func readLoop(_ inbound: WebSocketInboundStream) async throws {
@@ -164,6 +176,9 @@ final class SyncConnection: Sendable {
         let bytes = Array(text.utf8)
         guard JSONShape.depth(of: bytes, limit: maxDepth) <= maxDepth else {
             return .malformed(code: "VALIDATION_ERROR", message: "JSON nested deeper than \(maxDepth) levels")
+        }
+        guard !JSONShape.containsEscapedNUL(bytes) else {
+            return .malformed(code: "VALIDATION_ERROR", message: JSONShape.nulMessage)
         }
         do {
             return .message(try JSONDecoder().decode(ClientMessage.self, from: Data(bytes)))
