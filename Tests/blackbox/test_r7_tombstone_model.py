@@ -199,8 +199,6 @@ def test_records_tombstones_match_the_model(server, rng):
     assert not api.five_xx, api.five_xx
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: PUT of identical data to an existing record answers 201 Created "
-                                       "(docs/api.md: 201 only when the PUT created the record)")
 def test_put_of_identical_data_to_an_existing_record_is_not_created(server):
     api = register(server)
     assert api.put("/api/records/notes/n1", {"data": {"v": 1}}).status_code == 201

@@ -121,8 +121,6 @@ def test_rate_limited_answers_carry_the_headers(cors_server):
     assert limited.headers.get("Retry-After")
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: the 401 of the seed 004 routes (/items, /profiles) has no "
-                                       "Cache-Control: no-store (docs/security.md: API responses, errors included)")
 @pytest.mark.parametrize("path", ["/items", "/profiles", "/items/since/0"])
 def test_seed_routes_401_is_no_store(cors_server, path):
     response = requests.get(cors_server.url + path, timeout=10)

@@ -276,8 +276,6 @@ def test_websocket_message_over_1_mib_closes_1009(server, user):
     assert user.seq() == seq
 
 
-@pytest.mark.xfail(strict=False, reason="DEFECT (intermittent since the reader fix): a fragmented text message whose frames add up to more than 1 MiB is "
-                                       "closed with 1000 (normal closure) instead of 1009 (docs/websocket.md#limits)")
 def test_fragmented_websocket_message_over_1_mib_closes_1009(server, user):
     seq = user.seq()
     ws = ws_open(server, user)
@@ -333,8 +331,6 @@ def test_websocket_bad_messages_get_an_error_and_the_socket_stays_open(server, u
     assert user.get("/api/records/notes/w0").status_code == 404
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: a text frame of invalid UTF-8 is closed with 1000, not 1007 "
-                                       "(docs/websocket.md#limits)")
 def test_websocket_invalid_utf8_closes_1007(server, user):
     ws = ws_open(server, user)
     try:

@@ -68,7 +68,7 @@ struct TokenService: Sendable {
             header["alg"] as? String == "HS256",
             header["kid"] as? String == Self.keyID
         else { throw TokenRejected() }
-        if let typ = header["typ"], typ as? String != "JWT" { throw TokenRejected() }
+        guard header["typ"] as? String == "JWT", header.count == 3 else { throw TokenRejected() }
         let allowed: Set<String> = ["alg", "kid", "typ"]
         guard Set(header.keys).isSubset(of: allowed) else { throw TokenRejected() }
     }

@@ -70,6 +70,11 @@ struct RecordsController {
     }
 
     func write(_ op: SyncOperation, profile: StoredProfile, request: Request, strict: Bool) async throws -> StoredRecord {
+        try await self.writeWithResult(op, profile: profile, request: request, strict: strict).0
+    }
+
+    /// ``write(_:profile:request:strict:)`` with the op's result.
+    func writeWithResult(_ op: SyncOperation, profile: StoredProfile, request: Request, strict: Bool) async throws -> (StoredRecord, OperationResult) {
         let (result, _) = try await self.engine.pushOne(op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: strict)
         if result.status == .conflict || (result.status == .duplicate && result.originalStatus == .conflict),
             result.record?["deleted"] == .bool(true)
@@ -80,7 +85,7 @@ struct RecordsController {
         guard let id = result.id, let record = try await self.engine.record(profileId: profile.id, collection: op.collection, id: id) else {
             throw CairnError.notFound("Record")
         }
-        return record
+        return (record, result)
     }
 
     @Sendable func create(_ request: Request, context: CairnRequestContext) async throws -> Response {
@@ -121,8 +126,12 @@ struct RecordsController {
             opId: body.opId ?? "rest-\(Identifiers.uuid())", type: type, collection: collection, id: id,
             data: type == .upsert ? data : nil, patch: type == .update ? data : nil, expectedVersion: ifMatch ?? body.expectedVersion, hlc: body.hlc
         )
-        let record = try await self.write(op, profile: profile, request: request, strict: ifMatch != nil)
-        return try Self.respond(record, status: type == .upsert && record.createdSeq == record.version ? .created : .ok)
+        // 201 only when this PUT created the record, and again when the same PUT (same opId) is
+        // replayed; a PUT that changes nothing takes no version and answers 200.
+        let before = type == .upsert ? try await self.engine.record(profileId: profile.id, collection: collection, id: id) : nil
+        let (record, result) = try await self.writeWithResult(op, profile: profile, request: request, strict: ifMatch != nil)
+        let created = type == .upsert && record.createdSeq == result.version && (before == nil || result.status == .duplicate)
+        return try Self.respond(record, status: created ? .created : .ok)
     }
 
     /// With `If-Match`, the record must exist and be live (RFC 9110: no current representation

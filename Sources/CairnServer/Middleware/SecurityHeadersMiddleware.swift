@@ -1,15 +1,14 @@
 import HTTPTypes
 import Hummingbird
 
-/// `X-Content-Type-Options: nosniff` on every response, and `Cache-Control: no-store` on every
-/// API response (they carry user data or credentials), including error responses.
+/// `X-Content-Type-Options: nosniff` and `Cache-Control: no-store` on every response, errors
+/// included: every route but the probes carries user data or credentials (the seed 004 routes
+/// live outside `/api/`), and nothing here is worth caching.
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
         response.headers[.xContentTypeOptions] = "nosniff"
-        if request.uri.path.hasPrefix("/api/") || request.headers[.authorization] != nil {
-            response.headers[.cacheControl] = "no-store"
-        }
+        response.headers[.cacheControl] = "no-store"
         response.headers[.referrerPolicy] = "no-referrer"
         return response
     }

@@ -33,6 +33,8 @@ final class SyncConnection: Sendable {
     let limits: Limits
     let logger: Logger
     let outbox: Outbox
+    /// Why reading failed (invalid UTF-8, an oversized message), to close with its code.
+    let readFailure = Mutex<(any Error)?>(nil)
     let authTimeout: Double
     let inboundLimiter: RateLimiter
     let shared = Mutex(Shared())
@@ -96,20 +98,15 @@ final class SyncConnection: Sendable {
         } else {
             session.send(["type": "auth_required", "timeout": .number(self.authTimeout)])
         }
-        enum Part { case reader((any Error)?), writer, session, timer }
-        // A reader that fails (invalid UTF-8, a fragmented message over the limit) must not
-        // leave the other tasks waiting: its error is kept, the outbox closed so the writer ends,
-        // and the error rethrown at the end so that the framework closes with its code (1007,
-        // 1009) instead of the socket staying open and deaf.
-        var readerError: (any Error)?
+        enum Part { case reader, writer, session, timer }
         try await withThrowingTaskGroup(of: Part.self) { group in
             group.addTask {
-                do {
-                    try await self.readLoop(inbound)
-                    return .reader(nil)
-                } catch {
-                    return .reader(error)
-                }
+                // A reader that fails (invalid UTF-8, a fragmented message over the limit) must
+                // not leave the other tasks waiting: readLoop keeps its error, the outbox closes
+                // so the writer ends, and the error is rethrown at the end so that the framework
+                // closes with its code (1007, 1009) instead of the socket staying open and deaf.
+                try? await self.readLoop(inbound)
+                return .reader
             }
             group.addTask {
                 try await self.writeLoop(outbound)
@@ -136,10 +133,9 @@ final class SyncConnection: Sendable {
                 case .writer:
                     // A close frame went out, or the socket is gone.
                     return
-                case .reader(let error):
+                case .reader:
                     // The client went away (or sent what cannot be read): nothing more will be
                     // read, nothing more needs writing.
-                    readerError = error
                     readerDone = true
                     self.outbox.close()
                 case .session:
@@ -150,11 +146,21 @@ final class SyncConnection: Sendable {
                 }
             }
         }
-        if let readerError { throw readerError }
+        if let failure = self.readFailure.withLock({ $0 }) { throw failure }
     }
 
     private func readLoop(_ inbound: WebSocketInboundStream) async throws {
         defer { self.continuation.finish() }
+        do {
+            try await self.readMessages(inbound)
+        } catch {
+            // Kept before the session hears that reading ended (the defer above).
+            self.readFailure.withLock { $0 = error }
+            throw error
+        }
+    }
+
+    private func readMessages(_ inbound: WebSocketInboundStream) async throws {
         for try await message in inbound.messages(maxSize: self.limits.maxWebSocketMessageBytes) {
             guard self.inboundLimiter.acquire("in") == nil else {
                 _ = self.outbox.enqueue(Session.encode(["type": "error", "code": "RATE_LIMITED", "message": "Too many messages; slow down"]))
