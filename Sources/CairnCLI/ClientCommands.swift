@@ -39,6 +39,7 @@ struct LoginCommand: AsyncParsableCommand {
             let home = ClientHome()
             let store = FileCredentialStore(url: home.credentialsFile)
             var email = self.email
+            var scoped: String?
             if self.passwordStdin {
                 guard let account = self.email else { throw CLIError("--password-stdin needs --email") }
                 let answer = try await CairnClient.login(server: url, email: account, password: try readSecretFromStdin())
@@ -49,10 +50,13 @@ struct LoginCommand: AsyncParsableCommand {
                 let me = try await CairnClient.me(server: url, token: key)
                 try store.save(StoredCredentials(apiKey: key))
                 email = me.user.email
+                scoped = me.scopedProfile
             }
-            let login = Login(server: url.absoluteString, profile: self.profile, email: email)
+            // A key scoped to one profile can only sync that one.
+            let profile = scoped ?? self.profile
+            let login = Login(server: url.absoluteString, profile: profile, email: email)
             try FileCredentialStore.writePrivately(try JSONEncoder().encode(login), to: home.loginFile)
-            print("Logged in to \(url.absoluteString) as \(email ?? "?") (profile \(self.profile))")
+            print("Logged in to \(url.absoluteString) as \(email ?? "?") (profile \(profile))")
         }
     }
 }

@@ -105,8 +105,10 @@ struct ClientSession {
             if !quiet && pending > 0 { Self.note("\(pending) change(s) queued; the running `cairn sync --watch` will push them") }
         case .failure(CairnClientError.unauthorized)?:
             Self.note("the server refused the login; run `cairn login` again (\(pending) change(s) queued)")
+        case .failure(CairnClientError.offline(let reason))?:
+            if !quiet { Self.note("offline (\(reason)); \(pending) change(s) queued, they sync when the server is reachable") }
         case .failure(let error)?:
-            if !quiet { Self.note("offline (\(error)); \(pending) change(s) queued, they sync when the server is reachable") }
+            Self.note("sync failed: \(error); \(pending) change(s) queued")
         case nil:
             if !quiet { Self.note("the server did not answer in time; \(pending) change(s) queued") }
         }

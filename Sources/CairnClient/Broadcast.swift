@@ -83,6 +83,8 @@ final class WakeSignal: Sendable {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
         var generation = 0
+        /// The generation whose timer fired, even if it fired before its waiter was registered.
+        var expired = -1
     }
 
     private let state = Mutex(State())
@@ -99,16 +101,21 @@ final class WakeSignal: Sendable {
 
     /// Returns when notified (true) or when `timeout` passed (false). One waiter at a time.
     func wait(timeout: Duration) async -> Bool {
-        if self.state.withLock({ state in defer { state.pending = false }; return state.pending }) { return true }
-        let generation = self.state.withLock { state -> Int in
+        let generation = self.state.withLock { state -> Int? in
+            if state.pending {
+                state.pending = false
+                return nil
+            }
             state.generation += 1
             return state.generation
         }
+        guard let generation else { return true }
         let timer = Task { [weak self] in
             try? await Task.sleep(for: timeout)
             guard let self else { return }
             let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
                 guard state.generation == generation else { return nil }
+                state.expired = generation
                 defer { state.waiter = nil }
                 return state.waiter
             }
@@ -117,7 +124,7 @@ final class WakeSignal: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = self.state.withLock { state -> Bool in
-                    if state.pending || Task.isCancelled { return true }
+                    if state.pending || state.expired == generation || Task.isCancelled { return true }
                     state.waiter = continuation
                     return false
                 }
@@ -127,7 +134,10 @@ final class WakeSignal: Sendable {
             self.notify()
         }
         timer.cancel()
-        return self.state.withLock { state in defer { state.pending = false }; return state.pending }
+        return self.state.withLock { state in
+            defer { state.pending = false }
+            return state.pending
+        }
     }
 }
 
@@ -136,9 +146,11 @@ final class LocalClock: Sendable {
     private let last: Mutex<HLC>
     let node: String
 
-    init(node: String) {
+    /// Starts after `last`: the newest stamp this device already queued (a new process must not
+    /// stamp an edit before one it queued earlier, even if the wall clock stepped back).
+    init(node: String, after last: HLC? = nil) {
         self.node = node
-        self.last = Mutex(HLC(wall: 0, node: node))
+        self.last = Mutex(last ?? HLC(wall: 0, node: node))
     }
 
     /// Moves the clock past a time seen on the server (a pulled change's `updatedAt`), so that an

@@ -48,6 +48,8 @@ public final class CairnClient: Sendable {
     }
 
     private let running = Mutex(Running())
+    /// `user id|profile id` of the credentials, once asked (see `checkTarget`).
+    private let target = Mutex<String?>(nil)
 
     /// Opens (or creates) the replica. Nothing is sent before ``start()`` or ``forceSync()``.
     public init(configuration: ClientConfiguration, logger: Logger = Logger(label: "cairn.client")) throws {
@@ -67,7 +69,11 @@ public final class CairnClient: Sendable {
             return generated
         }
         self.clientId = clientId
-        self.clock = LocalClock(node: clientId)
+        let newestQueued: HLC? = try self.replica.pool.read { db in
+            try String.fetchOne(db, sql: "SELECT op FROM outbox ORDER BY seq DESC LIMIT 1")
+                .flatMap { try Replica.decode(SyncOperation.self, $0)?.hlc }
+        }
+        self.clock = LocalClock(node: clientId, after: newestQueued)
         try self.replica.pool.write { db in try BookmarkStore.seedRoots(db) }
         let stats = try self.replica.pool.read { db in try Replica.meta(db, "stats") }
         if let stats, let decoded = try? JSONDecoder().decode(SyncStats.self, from: Data(stats.utf8)) {
@@ -311,10 +317,24 @@ public final class CairnClient: Sendable {
         }
     }
 
-    /// Seed 004: a replica that synced with another server or profile forgets its markers and
-    /// queues its whole state for the new one (once). A replica that never synced keeps them.
+    /// Seed 004: a replica that synced with another server, account or profile forgets its
+    /// markers and queues its whole state for the new one (once). A replica that never synced
+    /// keeps them. The target is who the server says the credentials belong to (the user's and the
+    /// profile's ids, asked once per client), not how the URL is spelled: `localhost` and
+    /// `127.0.0.1` are the same target, another account on the same server is not.
     private func checkTarget() async throws -> Bool {
-        let target = "\(self.configuration.syncTarget)|\(self.configuration.profile)"
+        let target: String
+        if let known = self.target.withLock({ $0 }) {
+            target = known
+        } else {
+            let me = try await self.me()
+            let wanted = self.configuration.profile
+            guard let profile = me.profiles.first(where: { $0.id == wanted || $0.name == wanted }) else {
+                throw CairnClientError.server(status: 404, code: "NOT_FOUND", message: "this account has no profile \(wanted)")
+            }
+            target = "\(me.user.id)|\(profile.id)"
+            self.target.withLock { $0 = target }
+        }
         let stored = try await self.replica.meta("target")
         if stored == target { return false }
         if stored != nil {
@@ -350,10 +370,14 @@ public final class CairnClient: Sendable {
                 answer = try await self.api.send(
                     "POST", "api/sync/push", query: self.profileQuery,
                     body: PushBody(clientId: self.clientId, operations: ops, strategy: self.configuration.conflictStrategy.serverStrategy))
-            } catch CairnClientError.server(let status, let code, let message) where status == 413 || status == 400 {
-                // The request as a whole was refused (too large, or an op the server cannot read):
-                // split the batch until the op at fault is alone, then drop that one op as
-                // rejected so that it never wedges the queue.
+            } catch CairnClientError.server(let status, let code, let message)
+                where (status == 413 && code == CairnError.Code.payloadTooLarge.rawValue)
+                || (status == 400 && code == CairnError.Code.validation.rawValue)
+            {
+                // Cairn refused the request as a whole (too large, or an op it cannot read): split
+                // the batch until the op at fault is alone, then drop that one op as rejected so
+                // that it never wedges the queue. A 400 or 413 without Cairn's envelope (a proxy)
+                // is an ordinary failure: retried, nothing dropped.
                 if ops.count > 1 {
                     batchSize = max(1, ops.count / 2)
                     continue
@@ -402,8 +426,10 @@ public final class CairnClient: Sendable {
         with resolver: @Sendable (SyncConflict) async -> [String: JSONValue]?
     ) async throws {
         for (op, result) in conflicts {
-            guard let id = op.id, result.error?.code == CairnError.Code.conflict.rawValue else { continue }
+            guard let id = op.id, result.status == .conflict, result.error?.code == CairnError.Code.conflict.rawValue else { continue }
             let (remote, version) = result.record.map { OperationFold.serverState(collection: op.collection, record: $0) } ?? (.absent, result.version)
+            // Delete wins: an edit of a record deleted elsewhere can only conflict again.
+            guard remote.isLive else { continue }
             let conflict = SyncConflict(
                 collection: op.collection, documentId: id, localDocument: localViews["\(op.collection)/\(id)"],
                 remoteDocument: remote.isLive ? remote.data : nil, remoteVersion: version ?? result.version ?? 0)

@@ -107,13 +107,6 @@ public struct ClientConfiguration: Sendable {
         self.credentials = credentials
         self.replicaPath = replicaPath
     }
-
-    /// A stable string naming the server and profile, to detect a switch of either.
-    var syncTarget: String {
-        var url = self.serverURL.absoluteString
-        while url.hasSuffix("/") { url.removeLast() }
-        return url
-    }
 }
 
 /// The sync state a client reports (seed 003's `getStatus()`).

@@ -317,6 +317,8 @@ final class Replica: Sendable {
             for change in changes {
                 let known = try Int64.fetchOne(
                     db, sql: "SELECT base_version FROM records WHERE collection = ? AND id = ?", arguments: [change.collection, change.id]) ?? 0
+                // Never move a record's known state backwards (a push answer got there first).
+                if change.version < known { continue }
                 let state = RecordState(data: change.data.objectValue ?? [:], deleted: change.deleted)
                 let record = try Self.rebase(db, change.collection, change.id, base: (state, change.version))
                 // A change this device already knows (the echo of its own acknowledged push) is
