@@ -59,6 +59,17 @@ struct SyncPrimitivesTests {
         #expect(keys.map(\.count).max() ?? 0 < 64)
     }
 
+    @Test func appendingThousandsToOneFolderKeepsKeysShortDistinctAndValid() {
+        // Found by cairn-bench: halving the open end grew keys by a character per 6 appends and,
+        // past a few thousand, handed out identical keys.
+        var keys = [FractionalIndex.start]
+        for _ in 0..<7_000 { keys.append(FractionalIndex.between(keys.last, nil)) }
+        #expect(keys == keys.sorted())
+        #expect(Set(keys).count == keys.count)
+        #expect(keys.allSatisfy(FractionalIndex.isValid))
+        #expect(keys.last!.count <= 120)
+    }
+
     @Test func sequenceGivesOrderedDistinctKeys() {
         let keys = FractionalIndex.sequence(count: 1000, between: "A", and: "B")
         #expect(keys.count == 1000)

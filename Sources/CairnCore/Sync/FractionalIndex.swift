@@ -34,9 +34,20 @@ public enum FractionalIndex {
         let b = upper.map { Array($0.utf8) }
         if let b, !a.isEmpty, !(a.lexicographicallyPrecedes(b)) {
             // Inconsistent bounds: fall back to just after the lower one.
-            return String(decoding: self.midpoint(a, nil), as: UTF8.self)
+            return String(decoding: self.after(a), as: UTF8.self)
         }
+        if b == nil, !a.isEmpty { return String(decoding: self.after(a), as: UTF8.self) }
         return String(decoding: self.midpoint(a, b), as: UTF8.self)
+    }
+
+    /// A short key after `a` for an append: its last digit plus one, or, after `z`, one digit
+    /// more. Appending one item after another thus grows keys by one character per 61 appends
+    /// (halving the space left, as a midpoint would, grew them by one per 6, and a few thousand
+    /// appends to one folder ended in identical keys).
+    static func after(_ a: [UInt8]) -> [UInt8] {
+        guard let last = a.last, let digit = value(of: last), a.allSatisfy({ value(of: $0) != nil }) else { return self.midpoint(a, nil) }
+        if digit < base - 1 { return a.dropLast() + [digits[digit + 1]] }
+        return a + [digits[1]]
     }
 
     /// `count` keys in order, evenly spread between `lower` and `upper`.
