@@ -1,0 +1,76 @@
+import Foundation
+import HummingbirdWSClient
+import Logging
+import Synchronization
+
+/// What the fan-out subscribers saw: how many are authenticated, when each write's bookmark
+/// first reached each of them, and whether any was told to resync (messages dropped).
+final class Arrivals: Sendable {
+    private struct State {
+        var authenticated = 0
+        var finished = 0
+        var resyncs = 0
+        /// Write index → subscriber index → first arrival.
+        var times: [Int: [Int: ContinuousClock.Instant]] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    var authenticated: Int { self.state.withLock { $0.authenticated } }
+    var finished: Int { self.state.withLock { $0.finished } }
+    var resyncs: Int { self.state.withLock { $0.resyncs } }
+
+    /// The first arrival of `write` at each subscriber it reached so far.
+    func times(of write: Int) -> [ContinuousClock.Instant] { self.state.withLock { Array(($0.times[write] ?? [:]).values) } }
+
+    fileprivate func receive(_ message: Wire.SocketMessage, by subscriber: Int, at instant: ContinuousClock.Instant) {
+        self.state.withLock { state in
+            switch message.type {
+            case "auth_success": state.authenticated += 1
+            case "resync": state.resyncs += 1
+            default: break
+            }
+            for event in message.events ?? [] {
+                if let write = FanOutWorkload.writeIndex(of: event.bookmarkId), state.times[write]?[subscriber] == nil {
+                    state.times[write, default: [:]][subscriber] = instant
+                }
+            }
+        }
+    }
+
+    fileprivate func finish() { self.state.withLock { $0.finished += 1 } }
+}
+
+/// One WebSocket subscriber (number `index`) of a profile, authenticated with
+/// `Authorization: Bearer` on the upgrade. It stamps every message the moment it is read, before
+/// decoding it.
+enum Subscriber {
+    /// Connects and listens until the task is cancelled, then closes the socket (the client
+    /// library does not end a connection on cancellation by itself).
+    static func start(_ index: Int, url: String, token: String, arrivals: Arrivals, logger: Logger) -> Task<Void, Never> {
+        Task {
+            defer { arrivals.finish() }
+            _ = try? await WebSocketClient.connect(
+                url: url, configuration: .init(maxFrameSize: 1 << 20, additionalHeaders: [.authorization: "Bearer \(token)"]), logger: logger
+            ) { inbound, outbound, _ in
+                await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for try await message in inbound.messages(maxSize: 1 << 21) {
+                            let instant = ContinuousClock.now
+                            guard case .text(let text) = message,
+                                  let decoded = try? JSONDecoder().decode(Wire.SocketMessage.self, from: Data(text.utf8))
+                            else { continue }
+                            arrivals.receive(decoded, by: index, at: instant)
+                        }
+                    }
+                    group.addTask {
+                        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                    }
+                    _ = try? await group.next()
+                    try? await outbound.close(.normalClosure, reason: nil)
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+}
