@@ -9,8 +9,6 @@ struct Latency: Sendable {
         _ = self.histogram.record(min(duration.microseconds, 60_000_000))
     }
 
-    var count: UInt64 { self.histogram.totalCount }
-
     /// The value at `percentile` (0–100) in milliseconds.
     func milliseconds(at percentile: Double) -> Double {
         Double(self.histogram.valueAtPercentile(percentile)) / 1000

@@ -24,13 +24,15 @@ struct Puller: Sendable {
         }
     }
 
-    /// Pulls `repeats` times and returns the median time; every pull must return `expected` changes.
-    func medianPull(since: Int64, expected: Int, repeats: Int, budget: Budget) async throws -> Duration {
+    /// Pulls `repeats` times and returns the median time; every pull must return `expected`
+    /// changes, `deleted` of them tombstones.
+    func medianPull(since: Int64, expected: Int, deleted: Int, repeats: Int, budget: Budget) async throws -> Duration {
         var times: [Duration] = []
         for _ in 0..<repeats {
             let (changes, elapsed) = try await self.pull(since: since, budget: budget)
-            guard changes.count == expected else {
-                throw BenchError.unexpected("pull since \(since) returned \(changes.count) changes, expected \(expected)")
+            let tombstones = changes.filter(\.deleted).count
+            guard changes.count == expected, tombstones == deleted else {
+                throw BenchError.unexpected("pull since \(since): \(changes.count) changes, \(tombstones) deleted; expected \(expected), \(deleted) deleted")
             }
             times.append(elapsed)
         }

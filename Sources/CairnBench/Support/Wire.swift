@@ -68,7 +68,6 @@ enum Wire {
     struct Pull: Decodable {
         struct Change: Decodable {
             let id: String
-            let version: Int64
             let deleted: Bool
         }
 
@@ -79,7 +78,6 @@ enum Wire {
 
     /// A record of `/api/records/{collection}/{id}`.
     struct Record: Decodable {
-        let id: String
         let version: Int64
     }
 

@@ -74,7 +74,7 @@ struct FanOutWorkload {
         ]
         if let residentBefore, let residentAfter {
             figures.append(Figure(
-                id: "fanout.memory", workload: "fan-out", label: "server RSS growth per open socket (\(self.subscribers) sockets)",
+                id: "fanout.memory", workload: "fan-out", label: "server RSS growth per open socket (\(self.subscribers), fresh server)",
                 value: Double(residentAfter - residentBefore) / Double(self.subscribers) / 1024, unit: "KiB"))
         }
         return figures

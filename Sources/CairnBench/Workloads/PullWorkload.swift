@@ -24,10 +24,11 @@ struct PullWorkload {
         _ = try await pusher.push(renames + creates + deletes, batchSize: 100, budget: budget)
 
         let puller = Puller(http: pusher.http, limit: Self.pageSize)
-        let incremental = try await puller.medianPull(since: checkpoint, expected: self.changes, repeats: self.repeats, budget: budget)
+        let incremental = try await puller.medianPull(
+            since: checkpoint, expected: self.changes, deleted: self.deletes, repeats: self.repeats, budget: budget)
         // A new account holds its four root folders, also pulled from 0.
         let everything = self.records + self.creates + 4
-        let full = try await puller.medianPull(since: 0, expected: everything, repeats: self.repeats, budget: budget)
+        let full = try await puller.medianPull(since: 0, expected: everything, deleted: self.deletes, repeats: self.repeats, budget: budget)
         return [
             Figure(
                 id: "pull.incremental", workload: "pull",

@@ -20,7 +20,7 @@ struct ScaleWorkload {
             let renames = (0..<self.changes).map { Wire.Operation.rename("s-\($0 * stride)", title: "Changed \($0)", opId: "scale-\($0)") }
             _ = try await pusher.push(renames, batchSize: self.changes, budget: budget)
             let time = try await Puller(http: pusher.http, limit: 1000)
-                .medianPull(since: checkpoint, expected: self.changes, repeats: self.repeats, budget: budget)
+                .medianPull(since: checkpoint, expected: self.changes, deleted: 0, repeats: self.repeats, budget: budget)
             pulls.append((size, time))
             figures.append(Figure(
                 id: "scale.pull.\(size)", workload: "scale", label: "pull \(self.changes) changes by cursor from \(size)",
