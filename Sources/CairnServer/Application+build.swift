@@ -61,6 +61,8 @@ public func buildRouter(_ components: CairnServerComponents) -> Router<CairnRequ
     router.add(middleware: CORSAllowlistMiddleware(allowlist: OriginAllowlist(configuration.corsOrigins)))
     router.add(middleware: MetricsMiddleware(metrics: components.metrics))
     router.add(middleware: ErrorMiddleware())
+    let routeTable = RouteTable()
+    router.add(middleware: MethodNotAllowedMiddleware(table: routeTable))
     router.add(middleware: ClientAddressMiddleware(trustedProxies: Set(configuration.trustedProxies)))
     router.add(middleware: BodyLimitMiddleware(limit: configuration.limits.maxBodyBytes))
     router.add(middleware: InputHygieneMiddleware())
@@ -102,6 +104,7 @@ public func buildRouter(_ components: CairnServerComponents) -> Router<CairnRequ
     Seed004Controller(
         engine: components.engine, store: components.store, profiles: profiles, profileRoutes: profileRoutes, limits: configuration.limits, clock: clock
     ).addRoutes(to: root)
+    routeTable.fill(from: router)
     return router
 }
 

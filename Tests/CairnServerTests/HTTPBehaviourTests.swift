@@ -138,6 +138,24 @@ struct HTTPBehaviourTests {
         }
     }
 
+    @Test func aWrongMethodOnAServedPathIs405WithAllow() async throws {
+        try await withTestServer { client, _ in
+            let info = try await client.execute(uri: "/api/info", method: .delete)
+            #expect(info.status == .methodNotAllowed)
+            #expect(info.headers[.allow] == "GET")
+            #expect(try decode(ErrorEnvelope.self, info).error.code == "METHOD_NOT_ALLOWED")
+            // a parameterised path, before any authentication
+            let record = try await client.execute(uri: "/api/records/notes/n1", method: .post)
+            #expect(record.status == .methodNotAllowed)
+            #expect(record.headers[.allow] == "DELETE, GET, PATCH, PUT")
+            let push = try await client.execute(uri: "/api/sync/push", method: .put)
+            #expect(push.status == .methodNotAllowed)
+            #expect(push.headers[.allow] == "POST")
+            // a path nobody serves stays 404
+            #expect(try await client.execute(uri: "/api/records", method: .delete).status == .notFound)
+        }
+    }
+
     @Test func infoAdvertisesLimitsAndRegistration() async throws {
         try await withTestServer { client, _ in
             let response = try await client.get("/api/info")

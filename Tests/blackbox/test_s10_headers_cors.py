@@ -128,8 +128,6 @@ def test_seed_routes_401_is_no_store(cors_server, path):
     assert "no-store" in response.headers.get("Cache-Control", "")
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: a wrong method on an existing route answers 404 NOT_FOUND, never the "
-                                       "documented 405 METHOD_NOT_ALLOWED (docs/api.md#errors)")
 def test_wrong_method_is_405(cors_server):
     response = requests.delete(cors_server.url + "/api/info", timeout=10)
     assert response.status_code == 405 and response.json()["error"]["code"] == "METHOD_NOT_ALLOWED", response.text
