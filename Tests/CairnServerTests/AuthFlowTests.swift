@@ -189,7 +189,14 @@ struct AuthFlowTests {
             let body = jsonBody(#"{"refreshToken": "\#(session.refreshToken)", "everywhere": true}"#)
             #expect(try await client.post("/api/auth/logout", body).status == .noContent)
             #expect(try await client.get("/api/me", token: session.token).status == .unauthorized)
-            // A sign-in after that works
+            // A sign-in in the same second works (found by the S5 black-box suite: its token
+            // used to be dated before the cut-off and refused for its whole life)
+            let again = try decode(
+                AuthResponse.self,
+                try await client.post("/api/auth/login", try jsonBody(Credentials(email: "hal@example.com", password: "correct horse battery staple")))
+            )
+            #expect(try await client.get("/api/me", token: again.token).status == .ok)
+            // and later too
             manual.advance(by: 2)
             let login = try decode(
                 AuthResponse.self,

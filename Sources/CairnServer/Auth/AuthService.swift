@@ -77,7 +77,7 @@ public struct AuthService: Sendable {
             )
         )
         return AuthResponse(
-            token: try await self.tokens.issueAccessToken(userId: user.id), refreshToken: refresh,
+            token: try await self.tokens.issueAccessToken(userId: user.id, validAfter: user.tokensValidAfter), refreshToken: refresh,
             expiresIn: self.accessTokenLifetime, user: user.info
         )
     }
@@ -109,7 +109,7 @@ public struct AuthService: Sendable {
         switch try await self.store.rotateRefreshToken(id: stored.id, successor: successor, at: now) {
         case .rotated:
             return AuthResponse(
-                token: try await self.tokens.issueAccessToken(userId: user.id), refreshToken: successorToken,
+                token: try await self.tokens.issueAccessToken(userId: user.id, validAfter: user.tokensValidAfter), refreshToken: successorToken,
                 expiresIn: self.accessTokenLifetime, user: user.info
             )
         case .revoked:
@@ -121,7 +121,7 @@ public struct AuthService: Sendable {
             {
                 // A retry of a refresh whose answer was lost: the same successor, no revocation.
                 return AuthResponse(
-                    token: try await self.tokens.issueAccessToken(userId: user.id),
+                    token: try await self.tokens.issueAccessToken(userId: user.id, validAfter: user.tokensValidAfter),
                     refreshToken: self.tokens.refreshToken(id: existingSuccessorId), expiresIn: self.accessTokenLifetime,
                     user: user.info
                 )

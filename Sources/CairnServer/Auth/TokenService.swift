@@ -30,9 +30,13 @@ struct TokenService: Sendable {
 
     // MARK: Access tokens
 
-    /// A signed access token for `userId`.
-    func issueAccessToken(userId: String) async throws -> String {
-        let now = Date(timeIntervalSince1970: self.clock.now.timeIntervalSince1970.rounded(.down))
+    /// A signed access token for `userId`. `validAfter` is the user's cut-off of a logout
+    /// everywhere (whole seconds, one past the logout): a token issued in the same second as the
+    /// logout is dated at the cut-off (at most a second ahead, within the verification leeway),
+    /// so that signing in again right after a logout everywhere gives a token that works.
+    func issueAccessToken(userId: String, validAfter: Int64 = 0) async throws -> String {
+        let seconds = max(self.clock.now.timeIntervalSince1970.rounded(.down), Double(validAfter))
+        let now = Date(timeIntervalSince1970: seconds)
         let payload = AccessTokenPayload(
             sub: SubjectClaim(value: userId),
             iss: IssuerClaim(value: Self.issuer),
