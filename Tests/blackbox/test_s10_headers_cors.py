@@ -18,7 +18,7 @@ from wsraw import RawWebSocket
 
 ALLOWED = "https://app.example.com"
 LEAK = re.compile(r"(?i)sqlite_|sqlite3|no such (table|column)|syntax error|grdb|\bselect\b.+\bfrom\b|\binsert into\b|\.swift\b|fatal error|stack trace|"
-                  r"/work/|/home/|/usr/|backtrace")
+                  r"/Sources/|/\.build/|/home/|/usr/|backtrace")
 API_PREFIXES = ("/api/", "/items", "/profiles")
 
 
