@@ -35,7 +35,12 @@ struct SQLiteStoreTests {
             let store = try SQLiteSyncStore(path: path)
             try await store.prepare()
             // Then the migrations are applied once, in order, and the data is intact
-            #expect(try await store.appliedMigrations() == ["2026-11-21-accounts", "2026-11-21-sync-tables", "2026-11-21-bookmark-search", "2026-11-21-queue-and-timestamps"])
+            #expect(
+                try await store.appliedMigrations() == [
+                    "2026-11-21-accounts", "2026-11-21-sync-tables", "2026-11-21-bookmark-search", "2026-11-21-queue-and-timestamps",
+                    "2026-11-22-sibling-index",
+                ]
+            )
             #expect(try await store.user(id: "u1")?.email == "a@b.co")
             #expect(try await store.profiles(userId: "u1").map(\.name) == ["default"])
         }

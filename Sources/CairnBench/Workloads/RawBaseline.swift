@@ -44,7 +44,7 @@ struct RawBaseline {
         ) STRICT, WITHOUT ROWID;
         CREATE INDEX records_by_version ON records(profile_id, version);
         CREATE INDEX records_by_collection_version ON records(profile_id, collection, version);
-        CREATE INDEX records_by_parent ON records(profile_id, collection, parent_id, position);
+        CREATE INDEX records_by_sibling ON records(profile_id, collection, parent_id, deleted, position);
         CREATE INDEX records_by_updated ON records(profile_id, collection, updated_at);
         """
 

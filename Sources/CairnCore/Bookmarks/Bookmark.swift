@@ -81,6 +81,22 @@ public struct Bookmark: Codable, Sendable, Equatable {
         try container.encodeIfPresent(self.children, forKey: .children)
     }
 
+    /// The same fields as `encode(to:)`, as a `JSONValue` (built directly, without an encoder).
+    public var jsonValue: JSONValue {
+        func optional(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+        var object: [String: JSONValue] = [
+            "id": .string(self.id), "parentId": optional(self.parentId), "title": .string(self.title), "url": optional(self.url),
+            "favicon": optional(self.favicon), "isFolder": .bool(self.isFolder), "position": .string(self.position),
+            "sortOrder": .number(Double(self.sortOrder)), "tags": .array(self.tags.map(JSONValue.string)), "notes": optional(self.notes),
+            "dateAdded": .number(Double(self.dateAdded)), "dateModified": .number(Double(self.dateModified)),
+            "syncVersion": .number(Double(self.syncVersion)), "isDeleted": .bool(self.isDeleted),
+            "deletedAt": self.deletedAt.map { .number(Double($0)) } ?? .null,
+        ]
+        if let deduplicated = self.deduplicated { object["deduplicated"] = .bool(deduplicated) }
+        if let children = self.children { object["children"] = .array(children.map(\.jsonValue)) }
+        return .object(object)
+    }
+
     /// The ids of the four canonical roots every profile has.
     public static let rootIds: [String] = ["toolbar", "menu", "other", "mobile"]
 

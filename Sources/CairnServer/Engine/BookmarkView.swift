@@ -21,10 +21,7 @@ enum BookmarkView {
     }
 
     static func json(_ bookmark: Bookmark) -> JSONValue {
-        guard let data = try? JSONEncoder().encode(bookmark), let value = try? JSONDecoder().decode(JSONValue.self, from: data) else {
-            return .null
-        }
-        return value
+        bookmark.jsonValue
     }
 
     /// Bookmarks for many records, with `sortOrder` computed in memory per parent.

@@ -173,7 +173,8 @@ public struct SyncEngine: Sendable {
         var orders: [String: Int] = [:]
         for (parent, group) in byParent {
             if group.count > 16 {
-                let siblings = try reader.children(profileId, BookmarkRules.collection, parentId: parent, includeDeleted: false)
+                // One walk of the folder's index entries (ids only, nothing decoded).
+                let siblings = try reader.siblingSlice(profileId, BookmarkRules.collection, parentId: parent, excluding: nil, offset: 0, limit: -1)
                 for (index, sibling) in siblings.enumerated() { orders[sibling.id] = index }
             } else {
                 for record in group {

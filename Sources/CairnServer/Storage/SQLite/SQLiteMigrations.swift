@@ -189,6 +189,17 @@ enum SQLiteMigrations {
                     """
             )
         }
+        // Sibling order read from the index alone: `deleted` is in it, and the primary key (with
+        // `id`) comes with every entry of a WITHOUT ROWID table, so `sortOrder` counts and sibling
+        // walks never touch the table.
+        migrator.registerMigration("2026-11-22-sibling-index") { db in
+            try db.execute(
+                sql: """
+                    CREATE INDEX records_by_sibling ON records(profile_id, collection, parent_id, deleted, position);
+                    DROP INDEX records_by_parent;
+                    """
+            )
+        }
         return migrator
     }
 }

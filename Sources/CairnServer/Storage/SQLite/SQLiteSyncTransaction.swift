@@ -25,19 +25,30 @@ final class SQLiteSyncTransaction: SyncTransaction {
         try JSONDecoder().decode(T.self, from: Data(text.utf8))
     }
 
+    /// The JSON text of record data (the direct writer, not `JSONEncoder`).
+    static func encodeObject(_ object: [String: JSONValue]) -> String {
+        JSONValue.jsonText(object)
+    }
+
+    /// Record data from its stored JSON text (`[:]` if it is not an object).
+    static func decodeObject(_ text: String) -> [String: JSONValue] {
+        (try? JSONValue.parseObject(text)) ?? [:]
+    }
+
     /// `field → "<hlc>|<version>"`.
-    static func encodeStamps(_ record: StoredRecord) -> [String: String] {
-        var stamps: [String: String] = [:]
+    static func encodeStamps(_ record: StoredRecord) -> String {
+        var stamps: [String: JSONValue] = [:]
         for (field, stamp) in record.fieldStamps {
-            stamps[field] = "\(stamp.description)|\(record.fieldVersions[field] ?? record.version)"
+            stamps[field] = .string("\(stamp.description)|\(record.fieldVersions[field] ?? record.version)")
         }
-        return stamps
+        return JSONValue.jsonText(stamps)
     }
 
     static func decodeStamps(_ text: String) -> (stamps: [String: HLC], versions: [String: Int64]) {
         var stamps: [String: HLC] = [:]
         var versions: [String: Int64] = [:]
-        for (field, value) in (try? decode([String: String].self, text)) ?? [:] {
+        for (field, stored) in decodeObject(text) {
+            guard let value = stored.stringValue else { continue }
             if let bar = value.lastIndex(of: "|"), let stamp = HLC(String(value[..<bar])) {
                 stamps[field] = stamp
                 versions[field] = Int64(value[value.index(after: bar)...])
@@ -58,7 +69,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
     func profileSettings(_ profileId: String) throws -> [String: JSONValue] {
         guard let text = try String.fetchOne(self.db.cachedStatement(sql: "SELECT settings FROM profiles WHERE id = ?"), arguments: [profileId])
         else { return [:] }
-        return (try? Self.decode([String: JSONValue].self, text)) ?? [:]
+        return Self.decodeObject(text)
     }
 
     func record(_ profileId: String, _ collection: String, _ id: String) throws -> StoredRecord? {
@@ -159,8 +170,8 @@ final class SQLiteSyncTransaction: SyncTransaction {
             let server: String? = row["server_data"]
             return StoredConflict(
                 id: row["id"], collection: row["collection"], recordId: row["record_id"], opId: row["op_id"],
-                clientData: (try? Self.decode(JSONValue.self, client)) ?? .null,
-                serverData: server.flatMap { try? Self.decode(JSONValue.self, $0) }, serverVersion: row["server_version"],
+                clientData: (try? JSONValue.parse(client)) ?? .null,
+                serverData: server.flatMap { try? JSONValue.parse($0) }, serverVersion: row["server_version"],
                 createdAt: row["created_at"], resolvedAt: row["resolved_at"]
             )
         }
@@ -301,8 +312,8 @@ final class SQLiteSyncTransaction: SyncTransaction {
                   deleted = excluded.deleted, deleted_at = excluded.deleted_at
                 """
         ).execute(arguments: [
-            record.profileId, record.collection, record.id, record.version, try Self.encode(record.data),
-            try Self.encode(Self.encodeStamps(record)), record.hlc.description, record.parentId, record.position,
+            record.profileId, record.collection, record.id, record.version, Self.encodeObject(record.data),
+            Self.encodeStamps(record), record.hlc.description, record.parentId, record.position,
             record.createdAt, record.updatedAt, record.deleted, record.deletedAt, record.createdSeq,
         ])
     }
@@ -315,7 +326,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
                 """
         ).execute(arguments: [
             change.profileId, change.seq, change.collection, change.recordId, change.type.rawValue,
-            try change.data.map { try Self.encode($0) }, change.clientId, change.opId, change.hlc?.description, change.at,
+            change.data.map(Self.encodeObject), change.clientId, change.opId, change.hlc?.description, change.at,
         ])
     }
 
@@ -334,8 +345,8 @@ final class SQLiteSyncTransaction: SyncTransaction {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                profileId, conflict.collection, conflict.recordId, conflict.opId, try Self.encode(conflict.clientData),
-                try conflict.serverData.map { try Self.encode($0) }, conflict.serverVersion, conflict.createdAt,
+                profileId, conflict.collection, conflict.recordId, conflict.opId, conflict.clientData.jsonText,
+                conflict.serverData?.jsonText, conflict.serverVersion, conflict.createdAt,
             ]
         )
         return self.db.lastInsertedRowID
@@ -394,17 +405,17 @@ final class SQLiteSyncTransaction: SyncTransaction {
 extension StoredRecord {
     init(row: Row) {
         let data: String = row["data"]
-        let stamps: String = row["field_stamps"]
+        let stamps = SQLiteSyncTransaction.decodeStamps(row["field_stamps"])
         let hlc: String = row["hlc"]
         self.init(
             profileId: row["profile_id"], collection: row["collection"], id: row["id"], version: row["version"],
-            data: (try? SQLiteSyncTransaction.decode([String: JSONValue].self, data)) ?? [:],
-            fieldStamps: SQLiteSyncTransaction.decodeStamps(stamps).stamps,
+            data: SQLiteSyncTransaction.decodeObject(data),
+            fieldStamps: stamps.stamps,
             hlc: HLC(hlc) ?? HLC(wall: 0, node: ""), parentId: row["parent_id"], position: row["position"],
             createdAt: row["created_at"], updatedAt: row["updated_at"], deleted: row["deleted"], deletedAt: row["deleted_at"],
             createdSeq: row["created_seq"]
         )
-        self.fieldVersions = SQLiteSyncTransaction.decodeStamps(stamps).versions
+        self.fieldVersions = stamps.versions
     }
 }
 
@@ -416,7 +427,7 @@ extension StoredChange {
         self.init(
             profileId: row["profile_id"], seq: row["seq"], collection: row["collection"], recordId: row["record_id"],
             type: StoredChange.Kind(rawValue: type) ?? .update,
-            data: data.flatMap { try? SQLiteSyncTransaction.decode([String: JSONValue].self, $0) }, clientId: row["client_id"],
+            data: data.map(SQLiteSyncTransaction.decodeObject), clientId: row["client_id"],
             opId: row["op_id"], hlc: hlc.flatMap(HLC.init), at: row["at"]
         )
     }
