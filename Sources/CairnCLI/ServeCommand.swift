@@ -15,7 +15,7 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Environment variables: CAIRN_HOST, CAIRN_PORT, CAIRN_DATA_DIR, CAIRN_REGISTRATION,
             CAIRN_CORS_ORIGINS (comma-separated), CAIRN_LOG_LEVEL, CAIRN_TRUSTED_PROXIES (comma-separated),
-            CAIRN_TOMBSTONE_RETENTION_DAYS.
+            CAIRN_TOMBSTONE_RETENTION_DAYS, CAIRN_MAX_WEBSOCKETS_PER_USER.
             Advanced: CAIRN_BCRYPT_COST (default 12; lower only in tests).
             """
     )
@@ -43,6 +43,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("tombstone-retention-days"), help: "Purge tombstones older than this many days (default: keep forever). [env: CAIRN_TOMBSTONE_RETENTION_DAYS]")
     var tombstoneRetentionDays: Int?
+
+    @Option(name: .customLong("max-websockets-per-user"), help: "Most WebSockets one user may hold open at once. [env: CAIRN_MAX_WEBSOCKETS_PER_USER] (default: 100)")
+    var maxWebSocketsPerUser: Int?
 
     func resolvedConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
         var configuration = ServerConfiguration()
@@ -74,6 +77,13 @@ struct ServeCommand: AsyncParsableCommand {
             guard days >= 1 else { throw ValidationError("tombstone retention must be at least 1 day") }
             configuration.tombstoneRetentionDays = days
         }
+        if let limit = self.maxWebSocketsPerUser {
+            configuration.maxWebSocketsPerUser = limit
+        } else if let raw = environment["CAIRN_MAX_WEBSOCKETS_PER_USER"] {
+            guard let limit = Int(raw) else { throw ValidationError("CAIRN_MAX_WEBSOCKETS_PER_USER must be a number, got '\(raw)'") }
+            configuration.maxWebSocketsPerUser = limit
+        }
+        guard configuration.maxWebSocketsPerUser >= 1 else { throw ValidationError("max-websockets-per-user must be at least 1") }
         if let raw = environment["CAIRN_BCRYPT_COST"] {
             guard let cost = UInt8(raw), (4...31).contains(cost) else { throw ValidationError("CAIRN_BCRYPT_COST must be 4 to 31") }
             configuration.bcryptCost = cost

@@ -42,6 +42,26 @@ struct SyncRegressionTests {
         }
     }
 
+    @Test func aRefusedOpLeavesNothingBehindInABatchThatGoesOn() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "half-applied@example.com")
+            _ = try await device.push([.createBookmark("f", id: "folder", title: "Folder")])
+            _ = try await device.push([.deleteBookmark("d", id: "folder")])
+            let before = try await device.pull(since: 0).cursor
+            // A create into the deleted folder would revive it, but its position is invalid
+            var bad = SyncOperation.createBookmark("bad", id: "child", title: "Child", url: "https://child.example", parent: "folder")
+            bad.position = "not a key!"
+            let good = SyncOperation.createBookmark("good", id: "other-child", title: "Other", url: "https://other.example")
+            let answer = try await device.push([bad, good])
+            #expect(answer.results.map(\.status) == [.rejected, .applied])
+            // The refused op revived nothing and took no version; the next op took the next one
+            #expect(try await device.bookmark("folder") == nil)
+            #expect(answer.results[1].version == before + 1)
+            let changes = try await device.pull(since: before).changes
+            #expect(changes.map(\.id) == ["other-child"])
+        }
+    }
+
     @Test func anAtomicRollbackKeepsEarlierDuplicatesAsDuplicates() async throws {
         try await withTestServer { client, _ in
             let device = try await Device.register(client, "atomic-dup@example.com")

@@ -176,4 +176,13 @@ public struct SyncEventMessage: Codable, Sendable, Equatable {
         self.clientId = clientId
         self.syncVersion = syncVersion
     }
+
+    /// The same fields as its `Codable` form, built directly.
+    public var jsonValue: JSONValue {
+        [
+            "id": .string(self.id), "type": .string(self.type), "collection": .string(self.collection), "bookmarkId": .string(self.bookmarkId),
+            "data": self.data, "timestamp": .number(Double(self.timestamp)), "clientId": .string(self.clientId),
+            "syncVersion": .number(Double(self.syncVersion)),
+        ]
+    }
 }

@@ -21,6 +21,11 @@ final class BatchApplier {
     var rootsEnsured = false
     /// Each record this batch changed, with its version before the batch (0 when created).
     var touched: [RecordKey: Int64] = [:]
+    /// Records this batch read or wrote (`nil` = known not to exist), so that a batch reads a
+    /// parent, an anchor or an ancestor once, not once per op.
+    private var cache: [RecordKey: StoredRecord?] = [:]
+    /// Records first touched by the op being applied (undone if it fails).
+    private var touchedByOp: [RecordKey] = []
 
     init(tx: any SyncTransaction, request: PushRequest, profile: StoredProfile, now: Int64, hlc: ServerHLC, limits: Limits) throws {
         self.tx = tx
@@ -70,14 +75,25 @@ final class BatchApplier {
             return replay
         }
         var result: OperationResult
+        let sequenceBefore = self.seq
+        let rootsEnsuredBefore = self.rootsEnsured
+        self.touchedByOp.removeAll(keepingCapacity: true)
         do {
             try Self.validateEnvelope(op)
-            if op.collection == BookmarkRules.collection {
-                result = try BookmarkRules(applier: self).apply(op)
-            } else {
-                result = try RecordRules(applier: self).apply(op)
+            // Each op in its own savepoint: a refused op leaves nothing behind (no parent revived
+            // for a create whose position was then refused), and the batch goes on.
+            result = try self.tx.savepoint {
+                if op.collection == BookmarkRules.collection {
+                    try BookmarkRules(applier: self).apply(op)
+                } else {
+                    try RecordRules(applier: self).apply(op)
+                }
             }
         } catch let error as CairnError {
+            self.seq = sequenceBefore
+            self.rootsEnsured = rootsEnsuredBefore
+            for key in self.touchedByOp { self.touched.removeValue(forKey: key) }
+            self.cache.removeAll()
             result = OperationResult(opId: op.opId, status: .rejected, collection: op.collection, id: op.id, error: OperationError(error))
         }
         try self.tx.saveOpResult(StoredOpResult(profileId: self.profileId, opId: op.opId, payloadHash: hash, result: result, createdAt: self.now))
@@ -113,6 +129,17 @@ final class BatchApplier {
         self.hlc.stamp(for: op.hlc, defaultNode: self.clientId ?? "client")
     }
 
+    // MARK: Records
+
+    /// A record of this profile, read at most once per batch.
+    func record(_ collection: String, _ id: String) throws -> StoredRecord? {
+        let key = RecordKey(collection: collection, id: id)
+        if let cached = self.cache[key] { return cached }
+        let record = try self.tx.record(self.profileId, collection, id)
+        self.cache[key] = .some(record)
+        return record
+    }
+
     // MARK: Committing changes
 
     /// Gives `record` the next version, saves it and appends the change.
@@ -121,6 +148,7 @@ final class BatchApplier {
         if self.touched[key] == nil {
             // A record rebuilt from scratch (version 0 but not new) had an unknown past: report it.
             self.touched[key] = isNew ? 0 : (record.version == 0 ? Int64.max : record.version)
+            self.touchedByOp.append(key)
         }
         self.seq += 1
         record.version = self.seq
@@ -134,6 +162,7 @@ final class BatchApplier {
             record.fieldVersions[field] = self.seq
         }
         try self.tx.saveRecord(record)
+        self.cache[key] = .some(record)
         try self.tx.appendChange(
             StoredChange(
                 profileId: self.profileId, seq: self.seq, collection: record.collection, recordId: record.id, type: type,

@@ -39,7 +39,7 @@ struct BookmarkRules {
             result = try self.create(op, stamp: stamp)
         case .update, .move:
             guard let id = op.id else { throw CairnError(.validation, "id is required", field: "id") }
-            guard let existing = try self.tx.record(self.profileId, Self.collection, id) else { throw CairnError.notFound("Bookmark") }
+            guard let existing = try self.applier.record(Self.collection, id) else { throw CairnError.notFound("Bookmark") }
             let source = op.type == .move ? [:] : (op.patch?.objectValue ?? op.data?.objectValue ?? [:])
             if op.type == .update, op.patch == nil, op.data == nil, !(try self.placement(of: op, data: [:])).isGiven {
                 throw CairnError(.validation, "patch must be a JSON object", field: "patch")
@@ -80,7 +80,7 @@ struct BookmarkRules {
 
     func create(_ op: SyncOperation, stamp: HLC) throws -> OperationResult {
         let data = op.data?.objectValue ?? [:]
-        if let id = op.id, let existing = try self.tx.record(self.profileId, Self.collection, id), !existing.deleted {
+        if let id = op.id, let existing = try self.applier.record(Self.collection, id), !existing.deleted {
             // The sync path matches by id: a create of a known id is an update of it.
             return try self.update(op, existing: existing, data: data, stamp: stamp)
         }
@@ -100,7 +100,7 @@ struct BookmarkRules {
         // The non-sync path: "save this page" twice gives one bookmark.
         if op.id == nil, self.applier.deduplicateCreates, !isFolder, let url {
             let normalized = BookmarkURL.normalized(url)
-            if let parentId, let parent = try self.tx.record(self.profileId, Self.collection, parentId), !parent.deleted,
+            if let parentId, let parent = try self.applier.record(Self.collection, parentId), !parent.deleted,
                 let twin = try self.tx.children(self.profileId, Self.collection, parentId: parentId, includeDeleted: false)
                     .first(where: { $0.data["url"]?.stringValue.map(BookmarkURL.normalized) == normalized })
             {
@@ -113,12 +113,12 @@ struct BookmarkRules {
 
         let id = op.id ?? Identifiers.uuid()
         if Bookmark.isRoot(id) { throw CairnError(.forbidden, "Root folders cannot be recreated", field: "id") }
-        let previous = try self.tx.record(self.profileId, Self.collection, id)
+        let previous = try self.applier.record(Self.collection, id)
         if let previous, (previous.data["isFolder"]?.boolValue ?? false) != isFolder {
             throw CairnError(.validation, "isFolder cannot change (this id was a \(isFolder ? "bookmark" : "folder"))", field: "isFolder")
         }
-        // Re-creating a deleted id: it may be an ancestor of the parent asked for.
-        if let parentId, try self.wouldCycle(moving: id, into: parentId) {
+        // Re-creating a deleted id: it may be an ancestor of the parent asked for (a new id cannot be).
+        if previous != nil, let parentId, try self.wouldCycle(moving: id, into: parentId) {
             throw CairnError(.cycle, "\(id) cannot be placed inside itself", field: "parentId")
         }
         let revived = try self.prepareParent(parentId, moving: nil)
@@ -218,7 +218,7 @@ struct BookmarkRules {
                 merge.record.position = merge.record.data["position"]?.stringValue
             }
             try RecordRules(applier: self.applier).checkSize(merge.record.data)
-            let stored = try self.tx.record(self.profileId, Self.collection, existing.id)
+            let stored = try self.applier.record(Self.collection, existing.id)
             if merge.changed || stored?.deleted == true {
                 let onlyPlacement = Set(merge.appliedFields).isSubset(of: ["parentId", "position"])
                 try self.applier.commit(&merge.record, type: onlyPlacement ? .move : .update, opId: op.opId, stamp: stamp, isNew: false)
@@ -235,7 +235,7 @@ struct BookmarkRules {
     func delete(_ op: SyncOperation, stamp: HLC) throws -> OperationResult {
         guard let id = op.id else { throw CairnError(.validation, "id is required", field: "id") }
         if Bookmark.isRoot(id) { throw CairnError(.forbidden, "Root folders cannot be deleted", field: "id") }
-        guard var record = try self.tx.record(self.profileId, Self.collection, id) else { throw CairnError.notFound("Bookmark") }
+        guard var record = try self.applier.record(Self.collection, id) else { throw CairnError.notFound("Bookmark") }
         if record.deleted { return self.applier.result(op, .applied, record) }
         let strategy = self.applier.strategy(for: Self.collection)
         if let refused = try self.applier.decideDelete(op: op, existing: record, strategy: strategy, recordJSON: { try self.json($0) }) {
@@ -289,7 +289,7 @@ struct BookmarkRules {
     /// Throws unless `parentId` is `nil` or an existing folder of this profile.
     func checkParent(_ parentId: String?) throws {
         guard let parentId else { return }
-        guard let parent = try self.tx.record(self.profileId, Self.collection, parentId) else {
+        guard let parent = try self.applier.record(Self.collection, parentId) else {
             throw CairnError(.notFound, "Parent folder not found", field: "parentId")
         }
         guard parent.data["isFolder"]?.boolValue == true else {
@@ -304,11 +304,11 @@ struct BookmarkRules {
         var revived: [String] = []
         var cursor = parentId
         var depth = 0
-        while let id = cursor, depth < Self.maximumDepth, var node = try self.tx.record(self.profileId, Self.collection, id), node.deleted {
+        while let id = cursor, depth < Self.maximumDepth, var node = try self.applier.record(Self.collection, id), node.deleted {
             node.deleted = false
             node.deletedAt = nil
             node.fieldStamps.removeValue(forKey: "_deleted")
-            if let parent = node.parentId, try self.tx.record(self.profileId, Self.collection, parent) == nil {
+            if let parent = node.parentId, try self.applier.record(Self.collection, parent) == nil {
                 node.parentId = "other"
                 node.data["parentId"] = "other"
             }
@@ -326,7 +326,7 @@ struct BookmarkRules {
         var depth = 0
         while let current = cursor, depth < Self.maximumDepth {
             if current == id { return true }
-            cursor = try self.tx.record(self.profileId, Self.collection, current)?.parentId
+            cursor = try self.applier.record(Self.collection, current)?.parentId
             depth += 1
         }
         return false
@@ -342,14 +342,14 @@ struct BookmarkRules {
             return position
         }
         if let afterId = placement.afterId {
-            guard let anchor = try self.tx.record(self.profileId, collection, afterId), !anchor.deleted, anchor.parentId == parentId, let key = anchor.siblingKey else {
+            guard let anchor = try self.applier.record(collection, afterId), !anchor.deleted, anchor.parentId == parentId, let key = anchor.siblingKey else {
                 throw CairnError(.validation, "afterId is not a child of the parent", field: "afterId")
             }
             let next = try self.tx.siblingNext(self.profileId, collection, parentId: parentId, excluding: moving, after: key, forward: true)
             return FractionalIndex.between(key.position, next?.position)
         }
         if let beforeId = placement.beforeId {
-            guard let anchor = try self.tx.record(self.profileId, collection, beforeId), !anchor.deleted, anchor.parentId == parentId, let key = anchor.siblingKey else {
+            guard let anchor = try self.applier.record(collection, beforeId), !anchor.deleted, anchor.parentId == parentId, let key = anchor.siblingKey else {
                 throw CairnError(.validation, "beforeId is not a child of the parent", field: "beforeId")
             }
             let previous = try self.tx.siblingNext(self.profileId, collection, parentId: parentId, excluding: moving, after: key, forward: false)

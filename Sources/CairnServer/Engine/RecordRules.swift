@@ -39,14 +39,14 @@ struct RecordRules {
             guard let data = op.data?.objectValue else { throw CairnError(.validation, "data must be a JSON object", field: "data") }
             try self.checkSize(data)
             let id = op.id ?? Identifiers.uuid()
-            if let existing = try applier.tx.record(applier.profileId, op.collection, id), !existing.deleted {
+            if let existing = try applier.record(op.collection, id), !existing.deleted {
                 var fields: [String: JSONValue?] = data.mapValues { $0 }
                 if op.type == .upsert {
                     for key in existing.data.keys where data[key] == nil { fields[key] = .some(nil) }
                 }
                 result = try self.write(op, existing: existing, fields: fields, stamp: stamp, strategy: strategy)
             } else {
-                let existing = try applier.tx.record(applier.profileId, op.collection, id)
+                let existing = try applier.record(op.collection, id)
                 var record = StoredRecord(
                     profileId: applier.profileId, collection: op.collection, id: id, version: 0, data: data,
                     fieldStamps: data.mapValues { _ in stamp }, hlc: stamp, createdAt: applier.now, updatedAt: applier.now, createdSeq: 0
@@ -64,7 +64,7 @@ struct RecordRules {
             guard let patch = op.patch?.objectValue ?? op.data?.objectValue else {
                 throw CairnError(.validation, "patch must be a JSON object", field: "patch")
             }
-            guard let existing = try applier.tx.record(applier.profileId, op.collection, id) else { throw CairnError.notFound("Record") }
+            guard let existing = try applier.record(op.collection, id) else { throw CairnError.notFound("Record") }
             if existing.deleted {
                 if applier.deleteWins {
                     return try applier.conflictResult(op, existing, code: .conflict, message: "The record was deleted", recordJSON: Self.json)
@@ -83,7 +83,7 @@ struct RecordRules {
             }
         case .delete:
             guard let id = op.id else { throw CairnError(.validation, "id is required", field: "id") }
-            guard var record = try applier.tx.record(applier.profileId, op.collection, id) else { throw CairnError.notFound("Record") }
+            guard var record = try applier.record(op.collection, id) else { throw CairnError.notFound("Record") }
             if record.deleted { return applier.result(op, .applied, record) }
             if let refused = try applier.decideDelete(op: op, existing: record, strategy: strategy, recordJSON: Self.json) { return refused }
             record.deleted = true
@@ -105,7 +105,7 @@ struct RecordRules {
             return result
         case .merge(var merge, let status):
             try self.checkSize(merge.record.data)
-            let wasDeleted = try self.applier.tx.record(self.applier.profileId, existing.collection, existing.id)?.deleted ?? false
+            let wasDeleted = try self.applier.record(existing.collection, existing.id)?.deleted ?? false
             if merge.changed || wasDeleted {
                 try self.applier.commit(&merge.record, type: .update, opId: op.opId, stamp: stamp, isNew: false)
             }

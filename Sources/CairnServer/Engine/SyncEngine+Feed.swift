@@ -7,6 +7,8 @@ public struct FeedPage: Sendable {
     public var events: [SyncEventMessage]
     /// The version of each event's record (for filtering a connection's own changes).
     public var versions: [Int64]
+    /// Each event's JSON text, encoded once for every socket that sends it.
+    public var texts: [String]
     /// Where the next page starts.
     public var cursor: Int64
     public var hasMore: Bool
@@ -17,7 +19,12 @@ extension SyncEngine {
     /// consistent read, so a page never tears.
     public func feed(profileId: String, since: Int64, collections: [String]?, limit: Int) async throws -> FeedPage {
         let limit = max(1, min(limit, 1000))
-        return try await self.store.read { reader in
+        let key = FeedCache.Key(profileId: profileId, since: since, collections: collections, limit: limit)
+        return try await self.feedCache.page(key) { try await self.readFeed(profileId: profileId, since: since, collections: collections, limit: limit) }
+    }
+
+    func readFeed(profileId: String, since: Int64, collections: [String]?, limit: Int) async throws -> FeedPage {
+        try await self.store.read { reader in
             let (records, changes, cursor, hasMore) = try Self.page(reader: reader, profileId: profileId, since: since, collections: collections, limit: limit)
             var events: [SyncEventMessage] = []
             events.reserveCapacity(records.count)
@@ -37,7 +44,7 @@ extension SyncEngine {
                     )
                 )
             }
-            return FeedPage(events: events, versions: records.map(\.version), cursor: cursor, hasMore: hasMore)
+            return FeedPage(events: events, versions: records.map(\.version), texts: events.map(\.jsonValue.jsonText), cursor: cursor, hasMore: hasMore)
         }
     }
 

@@ -15,13 +15,17 @@ public struct SyncEngine: Sendable {
     let limits: Limits
     let notifier: any ChangeNotifier
     let logger: Logger
+    /// Feed pages shared among the sockets of a profile.
+    let feedCache: FeedCache
 
     init(store: any SyncStore, clock: ServerClock, limits: Limits, notifier: any ChangeNotifier, logger: Logger, maxClockDrift: Int64 = 60_000) {
         self.store = store
         self.clock = clock
         self.hlc = ServerHLC(clock: clock, maxDrift: maxClockDrift)
         self.limits = limits
-        self.notifier = notifier
+        let feedCache = FeedCache()
+        self.feedCache = feedCache
+        self.notifier = FeedCachingNotifier(cache: feedCache, next: notifier)
         self.logger = logger
     }
 

@@ -182,6 +182,9 @@ public protocol SyncReader {
 /// Writes inside one transaction that holds the profile's write lock: the sequence assigned here
 /// is in commit order, so a pull by cursor can never skip a change.
 public protocol SyncTransaction: SyncReader {
+    /// Runs `body` in a savepoint: if it throws, its writes are rolled back and the error rethrown;
+    /// the transaction goes on.
+    func savepoint<T>(_ body: () throws -> T) throws -> T
     /// Saves the profile's sequence after the changes of this transaction.
     func setSequence(_ profileId: String, _ seq: Int64) throws
     /// Inserts or replaces a record.

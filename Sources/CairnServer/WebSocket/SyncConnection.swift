@@ -240,9 +240,7 @@ struct Session {
     var metrics: WebSocketMetrics { self.connection.hub.metrics }
 
     static func encode(_ value: JSONValue) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? #"{"type":"error","code":"INTERNAL_ERROR"}"#
+        value.jsonText
     }
 
     static func json(_ value: some Encodable) -> JSONValue {
@@ -253,8 +251,13 @@ struct Session {
     /// the backlog and queueing `resync`.
     @discardableResult
     mutating func send(_ message: JSONValue) -> Bool {
-        let type = message["type"]?.stringValue ?? "unknown"
-        switch self.connection.outbox.enqueue(Self.encode(message)) {
+        self.send(text: Self.encode(message), type: message["type"]?.stringValue ?? "unknown")
+    }
+
+    /// Queues an encoded message of `type`.
+    @discardableResult
+    mutating func send(text: String, type: String) -> Bool {
+        switch self.connection.outbox.enqueue(text) {
         case .enqueued, .closed:
             self.metrics.messageOut(type)
             return true
@@ -266,12 +269,16 @@ struct Session {
 
     /// Queues a catch-up page, waiting (up to 10 s) for room: the client asked for it.
     mutating func sendWaiting(_ message: JSONValue) async -> Bool {
-        let text = Self.encode(message)
+        await self.sendWaiting(text: Self.encode(message), type: message["type"]?.stringValue ?? "unknown")
+    }
+
+    /// Queues an encoded catch-up page of `type`, waiting (up to 10 s) for room.
+    mutating func sendWaiting(text: String, type: String) async -> Bool {
         let deadline = ContinuousClock.now + .seconds(10)
         while true {
             switch self.connection.outbox.enqueue(text) {
             case .enqueued:
-                self.metrics.messageOut(message["type"]?.stringValue ?? "unknown")
+                self.metrics.messageOut(type)
                 return true
             case .closed:
                 return false
@@ -283,6 +290,21 @@ struct Session {
                 try? await Task.sleep(for: .milliseconds(5))
             }
         }
+    }
+
+    /// A message of `type` whose `listKey` is a list of already encoded items, with `fields`.
+    static func message(type: String, listKey: String, items: ArraySlice<String>, fields: [String: JSONValue]) -> String {
+        var text = "{\"type\":\"\(type)\",\"\(listKey)\":["
+        text.reserveCapacity(items.reduce(64) { $0 + $1.utf8.count + 1 })
+        for (index, item) in items.enumerated() {
+            if index > 0 { text += "," }
+            text += item
+        }
+        text += "]"
+        for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
+            text += ",\"\(key)\":" + value.jsonText
+        }
+        return text + "}"
     }
 
     /// Drops the backlog, tells the client to resync by cursor, and stops streaming until it does.
@@ -490,23 +512,21 @@ struct Session {
     /// The most bytes of events put in one message (a single larger event still goes alone).
     static let messageBudget = 512 * 1024
 
-    /// Splits events into groups of at most `messageBudget` bytes of JSON each.
-    static func chunk<T: Encodable>(_ items: [T]) -> [[T]] {
-        var groups: [[T]] = []
-        var current: [T] = []
+    /// Splits encoded items into runs of at most `messageBudget` bytes each (a larger item alone).
+    static func chunk(_ texts: [String]) -> [Range<Int>] {
+        var groups: [Range<Int>] = []
+        var start = 0
         var size = 0
-        let encoder = JSONEncoder()
-        for item in items {
-            let bytes = (try? encoder.encode(item).count) ?? 0
-            if !current.isEmpty && size + bytes > Self.messageBudget {
-                groups.append(current)
-                current = []
+        for (index, text) in texts.enumerated() {
+            let bytes = text.utf8.count
+            if index > start && size + bytes > Self.messageBudget {
+                groups.append(start..<index)
+                start = index
                 size = 0
             }
-            current.append(item)
             size += bytes
         }
-        if !current.isEmpty { groups.append(current) }
+        if start < texts.count { groups.append(start..<texts.count) }
         return groups
     }
 
@@ -539,13 +559,14 @@ struct Session {
             if wantsBookmarks {
                 let (bookmarks, syncVersion) = try await self.engine.bookmarks(profileId: profileId, includeDeleted: false)
                 snapshot = syncVersion
-                let pages = bookmarks.isEmpty ? [[]] : Self.chunk(bookmarks)
+                let texts = bookmarks.map(\.jsonValue.jsonText)
+                let pages = texts.isEmpty ? [0..<0] : Self.chunk(texts)
                 for (index, page) in pages.enumerated() {
-                    let sent = await self.sendWaiting([
-                        "type": "sync_full", "bookmarks": Self.json(page), "syncVersion": .number(Double(syncVersion)),
-                        "hasMore": .bool(index < pages.count - 1), "page": .number(Double(index)),
-                    ])
-                    guard sent else { return false }
+                    let text = Self.message(
+                        type: "sync_full", listKey: "bookmarks", items: texts[page],
+                        fields: ["syncVersion": .number(Double(syncVersion)), "hasMore": .bool(index < pages.count - 1), "page": .number(Double(index))]
+                    )
+                    guard await self.sendWaiting(text: text, type: "sync_full") else { return false }
                 }
             } else {
                 snapshot = 0
@@ -557,12 +578,17 @@ struct Session {
                 var cursor: Int64 = 0
                 while true {
                     let page = try await self.engine.feed(profileId: profileId, since: cursor, collections: others, limit: 200)
-                    let events = page.events.filter { !wantsBookmarks || $0.collection != BookmarkRules.collection || $0.syncVersion > snapshot }
-                    for group in Self.chunk(events) {
-                        guard await self.sendWaiting([
-                            "type": "sync_incremental", "events": Self.json(group), "syncVersion": .number(Double(group.last?.syncVersion ?? page.cursor)),
-                            "hasMore": true,
-                        ]) else { return false }
+                    let kept = page.events.indices.filter {
+                        !wantsBookmarks || page.events[$0].collection != BookmarkRules.collection || page.events[$0].syncVersion > snapshot
+                    }
+                    let texts = kept.map { page.texts[$0] }
+                    for group in Self.chunk(texts) {
+                        let last = page.events[kept[group.upperBound - 1]]
+                        let text = Self.message(
+                            type: "sync_incremental", listKey: "events", items: texts[group],
+                            fields: ["syncVersion": .number(Double(last.syncVersion)), "hasMore": true]
+                        )
+                        guard await self.sendWaiting(text: text, type: "sync_incremental") else { return false }
                     }
                     cursor = page.cursor
                     if !page.hasMore { break }
@@ -583,24 +609,28 @@ struct Session {
         do {
             while self.live {
                 let page = try await self.engine.feed(profileId: profile.id, since: self.cursor, collections: self.collections, limit: 200)
-                let events = zip(page.events, page.versions).filter { event, version in
+                let kept = page.events.indices.filter { index in
+                    let event = page.events[index]
                     let key = RecordKey(collection: event.collection, id: event.bookmarkId)
                     if self.mustSend.remove(key) != nil { return true }
-                    return !self.ownRanges.contains { $0.contains(version) }
-                }.map(\.0)
+                    return !self.ownRanges.contains { $0.contains(page.versions[index]) }
+                }
                 let previous = self.cursor
-                if !events.isEmpty {
+                if !kept.isEmpty {
                     // Messages of at most ~512 KiB (one event at least), so clients with a 1 MiB
-                    // message cap can read every one.
-                    let groups = Self.chunk(events)
+                    // message cap can read every one. Events come encoded from the shared page.
+                    let texts = kept.map { page.texts[$0] }
+                    let groups = Self.chunk(texts)
                     for (index, group) in groups.enumerated() {
                         let last = index == groups.count - 1
-                        let message: JSONValue = [
-                            "type": "sync_incremental", "events": Self.json(group),
-                            "syncVersion": .number(Double(last ? page.cursor : (group.last?.syncVersion ?? page.cursor))),
-                            "hasMore": .bool(!last || page.hasMore),
-                        ]
-                        let sent = waiting ? await self.sendWaiting(message) : self.send(message)
+                        let text = Self.message(
+                            type: "sync_incremental", listKey: "events", items: texts[group],
+                            fields: [
+                                "syncVersion": .number(Double(last ? page.cursor : page.events[kept[group.upperBound - 1]].syncVersion)),
+                                "hasMore": .bool(!last || page.hasMore),
+                            ]
+                        )
+                        let sent = waiting ? await self.sendWaiting(text: text, type: "sync_incremental") : self.send(text: text, type: "sync_incremental")
                         guard sent else { return }
                     }
                 } else if waiting && !page.hasMore && page.cursor > previous {

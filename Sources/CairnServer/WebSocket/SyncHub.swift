@@ -18,6 +18,8 @@ public final class SyncHub: ChangeNotifier, Service {
 
     private let byProfile = Mutex<[String: [ObjectIdentifier: Entry]]>([:])
     private let all = Mutex<[ObjectIdentifier: SyncConnection]>([:])
+    /// Attached connections per user (taken only inside `byProfile`'s lock).
+    private let perUser = Mutex<[String: Int]>([:])
     let auth: AuthService
     let logger: Logger
     let metrics: WebSocketMetrics
@@ -49,9 +51,15 @@ public final class SyncHub: ChangeNotifier, Service {
     func attach(_ connection: SyncConnection, identity: AuthIdentity, profileId: String) -> Bool {
         self.byProfile.withLock { byProfile in
             let key = ObjectIdentifier(connection)
-            for (profile, entries) in byProfile where entries[key] != nil { byProfile[profile]?[key] = nil }
-            let userCount = byProfile.values.reduce(0) { $0 + $1.values.filter { $0.userId == identity.user.id }.count }
+            for (profile, entries) in byProfile {
+                if let entry = entries[key] {
+                    byProfile[profile]?[key] = nil
+                    self.perUser.withLock { $0[entry.userId, default: 1] -= 1 }
+                }
+            }
+            let userCount = self.perUser.withLock { $0[identity.user.id] ?? 0 }
             guard userCount < self.maxConnectionsPerUser else { return false }
+            self.perUser.withLock { $0[identity.user.id, default: 0] += 1 }
             byProfile[profileId, default: [:]][key] = Entry(connection: connection, userId: identity.user.id, identity: identity)
             return true
         }
@@ -70,7 +78,12 @@ public final class SyncHub: ChangeNotifier, Service {
     func closed(_ connection: SyncConnection) {
         let key = ObjectIdentifier(connection)
         self.byProfile.withLock { byProfile in
-            for profile in Array(byProfile.keys) where byProfile[profile]?[key] != nil {
+            for profile in Array(byProfile.keys) {
+                guard let entry = byProfile[profile]?[key] else { continue }
+                self.perUser.withLock { counts in
+                    counts[entry.userId, default: 1] -= 1
+                    if counts[entry.userId] == 0 { counts[entry.userId] = nil }
+                }
                 byProfile[profile]?[key] = nil
                 if byProfile[profile]?.isEmpty == true { byProfile[profile] = nil }
             }

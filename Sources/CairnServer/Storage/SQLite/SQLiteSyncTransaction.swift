@@ -296,6 +296,15 @@ final class SQLiteSyncTransaction: SyncTransaction {
 
     // MARK: Writes
 
+    func savepoint<T>(_ body: () throws -> T) throws -> T {
+        var value: T?
+        try self.db.inSavepoint {
+            value = try body()
+            return .commit
+        }
+        return value!
+    }
+
     func setSequence(_ profileId: String, _ seq: Int64) throws {
         try self.db.cachedStatement(sql: "UPDATE profiles SET seq = ? WHERE id = ? AND seq < ?").execute(arguments: [seq, profileId, seq])
     }
