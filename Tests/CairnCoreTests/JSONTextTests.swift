@@ -69,4 +69,32 @@ struct JSONTextTests {
         let viaEncoder = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(bookmark))
         #expect(bookmark.jsonValue == viaEncoder)
     }
+
+    /// Each direct form is the object its `Encodable` conformance writes.
+    func expectSameAsEncoder(_ value: some Encodable & JSONValueRepresentable) throws {
+        let viaEncoder = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
+        #expect(value.jsonValue == viaEncoder)
+    }
+
+    @Test func directFormsMatchTheirEncodableForms() throws {
+        var full = OperationResult(
+            opId: "o", status: .duplicate, collection: "notes", id: "n1", version: 7, record: ["a": 1], error: OperationError(code: "X", message: "m", field: "f")
+        )
+        full.originalStatus = .conflict
+        full.clockClamped = true
+        full.affected = ["a", "b"]
+        full.deduplicated = false
+        try self.expectSameAsEncoder(full)
+        try self.expectSameAsEncoder(OperationResult(opId: "o", status: .applied, collection: "c", id: nil))
+        let change = RecordChange(collection: "c", id: "i", version: 3, deleted: true, deletedAt: 9, createdAt: 1, updatedAt: 2, data: ["x": [1, "y"]])
+        try self.expectSameAsEncoder(change)
+        try self.expectSameAsEncoder(PullResponse(changes: [change, RecordChange(collection: "c", id: "j", version: 4, deleted: false, deletedAt: nil, createdAt: 1, updatedAt: 2, data: [:])], cursor: 4, hasMore: true))
+        try self.expectSameAsEncoder(
+            SyncOperation(
+                opId: "o", type: .move, collection: "bookmarks", id: "b", data: ["u": "https://x/y"], patch: ["t": "v"], expectedVersion: 3,
+                parentId: .null, index: 2, afterId: "a", beforeId: "b", position: "a0", hlc: HLC(wall: 5, counter: 1, node: "d")
+            )
+        )
+        try self.expectSameAsEncoder(SyncOperation(opId: "o", type: .delete, collection: "notes", id: "n"))
+    }
 }

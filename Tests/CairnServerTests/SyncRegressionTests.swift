@@ -1,5 +1,6 @@
 import CairnCore
 import Foundation
+import GRDB
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
@@ -59,6 +60,27 @@ struct SyncRegressionTests {
             #expect(answer.results[1].version == before + 1)
             let changes = try await device.pull(since: before).changes
             #expect(changes.map(\.id) == ["other-child"])
+        }
+    }
+
+    @Test func anOpStoredWithTheOlderPayloadHashStillReplaysAsADuplicate() async throws {
+        try await withTestServer { client, components in
+            let device = try await Device.register(client, "legacy-hash@example.com")
+            let op = SyncOperation(opId: "old-op", type: .upsert, collection: "notes", id: "n1", data: ["url": "https://a.example/x/y"])
+            _ = try await device.push([op])
+            // The op's row as an older server stored it: the JSONEncoder hash (slashes escaped)
+            let legacy = try BatchApplier.legacyPayloadHash(op)
+            #expect(legacy != BatchApplier.payloadHash(op))
+            let store = try #require(components.store as? SQLiteSyncStore)
+            try await store.pool.write { db in
+                try db.execute(sql: "UPDATE applied_ops SET payload_hash = ? WHERE op_id = ?", arguments: [legacy, "old-op"])
+            }
+            let replay = try await device.push([op])
+            #expect(replay.results.first?.status == .duplicate)
+            // Another payload under that op id is still refused
+            var changed = op
+            changed.data = ["url": "https://b.example/"]
+            #expect(try await device.push([changed]).results.first?.error?.code == "IDEMPOTENCY_MISMATCH")
         }
     }
 

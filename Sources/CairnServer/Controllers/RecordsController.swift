@@ -75,16 +75,14 @@ struct RecordsController {
 
     /// ``write(_:profile:request:strict:)`` with the op's result.
     func writeWithResult(_ op: SyncOperation, profile: StoredProfile, request: Request, strict: Bool) async throws -> (StoredRecord, OperationResult) {
-        let (result, _) = try await self.engine.pushOne(op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: strict)
+        let (result, _, current) = try await self.engine.pushOneReturningRecord(op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: strict)
         if result.status == .conflict || (result.status == .duplicate && result.originalStatus == .conflict),
             result.record?["deleted"] == .bool(true)
         {
             throw CairnError.notFound("Record")
         }
         try result.throwIfRefused()
-        guard let id = result.id, let record = try await self.engine.record(profileId: profile.id, collection: op.collection, id: id) else {
-            throw CairnError.notFound("Record")
-        }
+        guard result.id != nil, let record = current else { throw CairnError.notFound("Record") }
         return (record, result)
     }
 

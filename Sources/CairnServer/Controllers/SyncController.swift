@@ -9,6 +9,7 @@ struct SyncController {
     let profiles: ProfileResolver
     let limits: Limits
     let clock: ServerClock
+    let devices: DeviceLog
 
     func addRoutes(to group: RouterGroup<CairnRequestContext>) {
         group.post("sync/push", use: self.push)
@@ -25,13 +26,20 @@ struct SyncController {
         var strategy: ConflictStrategy?
     }
 
-    struct PushAnswer: Encodable {
+    struct PushAnswer: Encodable, JSONValueRepresentable {
         var results: [OperationResult]
         var committed: Bool
         /// Changes since the given cursor, not this push's own.
         var changes: [RecordChange]
         var cursor: Int64
         var hasMore: Bool
+
+        var jsonValue: JSONValue {
+            [
+                "results": .array(self.results.map(\.jsonValue)), "committed": .bool(self.committed),
+                "changes": .array(self.changes.map(\.jsonValue)), "cursor": .integer(self.cursor), "hasMore": .bool(self.hasMore),
+            ]
+        }
     }
 
     @Sendable func push(_ request: Request, context: CairnRequestContext) async throws -> Response {
@@ -130,7 +138,7 @@ struct SyncController {
     /// Remembers the device's position (for `/api/sync/status`).
     func touch(profile: StoredProfile, clientId: String?, cursor: Int64) async throws {
         guard let clientId, !clientId.isEmpty, clientId.utf8.count <= 128 else { return }
-        try await self.store.touchDevice(profileId: profile.id, clientId: clientId, cursor: cursor, at: self.clock.nowMilliseconds)
+        self.devices.note(profileId: profile.id, clientId: clientId, cursor: cursor, at: self.clock.nowMilliseconds)
     }
 
     /// `GET /api/sync/status`: the native status and seed 001's shape in one answer.
@@ -153,6 +161,7 @@ struct SyncController {
         let profile = try await self.profiles.resolve(request, context: context)
         let pending = try await self.store.pendingOperations(profileId: profile.id).count
         let conflicts = try await self.engine.conflicts(profileId: profile.id, includeResolved: false, limit: 1000).count
+        try await self.devices.flush()
         let devices = try await self.store.devices(profileId: profile.id)
         let lastChange = try await self.engine.lastChangeTime(profileId: profile.id)
         return try JSONResponse.make(

@@ -59,9 +59,10 @@ final class BatchApplier {
 
     /// Applies one op (or replays its stored result) and stores its result under its op id.
     func apply(_ op: SyncOperation) throws -> OperationResult {
-        let hash = try Self.payloadHash(op)
+        let hash = Self.payloadHash(op)
         if let stored = try self.tx.opResult(self.profileId, op.opId) {
-            guard stored.payloadHash == hash else {
+            // Ops stored before the direct writer carry the JSONEncoder hash.
+            guard stored.payloadHash == hash || stored.payloadHash == (try? Self.legacyPayloadHash(op)) else {
                 var result = OperationResult(
                     opId: op.opId, status: .rejected, collection: op.collection, id: op.id,
                     error: OperationError(code: CairnError.Code.idempotencyMismatch.rawValue, message: "This opId was already used with a different payload")
@@ -115,8 +116,17 @@ final class BatchApplier {
         }
     }
 
-    /// SHA-256 of the op's canonical JSON: a retry with the same id must carry the same bytes of meaning.
-    static func payloadHash(_ op: SyncOperation) throws -> Data {
+    /// SHA-256 of the op's canonical JSON (keys sorted, written directly): a retry with the same
+    /// id must carry the same bytes of meaning.
+    static func payloadHash(_ op: SyncOperation) -> Data {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        op.jsonValue.writeJSON(to: &bytes)
+        return Data(SHA256.hash(data: bytes))
+    }
+
+    /// The hash stored by versions that used `JSONEncoder` (sorted keys, escaped slashes).
+    static func legacyPayloadHash(_ op: SyncOperation) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Data(SHA256.hash(data: try encoder.encode(op)))

@@ -15,6 +15,9 @@ public struct PushRequest: Sendable {
     /// The non-sync path: a bookmark create without an id returns an existing live bookmark with
     /// the same normalised URL in the same folder instead of a copy.
     public var deduplicateCreates: Bool
+    /// Return each op's record as it stands after the batch (read in the same transaction), so a
+    /// REST write can answer without reading it again.
+    public var returnRecords: Bool = false
 
     public init(
         profileId: String, clientId: String? = nil, operations: [SyncOperation], atomic: Bool = false, strategy: ConflictStrategy? = nil,
@@ -44,6 +47,8 @@ public struct PushOutcome: Sendable {
     /// record whose earlier version is newer than the client's cursor had changes the client has
     /// not seen, so its state must be sent back even though this push changed it last.
     public var touched: [RecordKey: Int64] = [:]
+    /// With `returnRecords`: each op's record after the batch (absent when it does not exist).
+    public var records: [RecordKey: StoredRecord] = [:]
 
     /// The records this push changed that also carry changes newer than `cursor` from elsewhere.
     public func recordsWithUnseenChanges(since cursor: Int64) -> [RecordKey] {

@@ -23,7 +23,8 @@ struct RecordRules {
 
     /// Throws unless the data fits in a record.
     func checkSize(_ data: [String: JSONValue]) throws {
-        let bytes = try JSONEncoder().encode(data).count
+        // Measured as compact JSON text (the direct writer).
+        let bytes = JSONValue.jsonText(data).utf8.count
         guard bytes <= self.applier.limits.maxRecordBytes else {
             throw CairnError(.payloadTooLarge, "Record exceeds \(self.applier.limits.maxRecordBytes) bytes", field: "data")
         }

@@ -62,7 +62,14 @@ public struct SyncEngine: Sendable {
                     }
                 }
                 try tx.setSequence(request.profileId, applier.seq)
-                return PushOutcome(results: results, committed: true, previousSequence: profile.seq, sequence: applier.seq, touched: applier.touched)
+                var outcome = PushOutcome(results: results, committed: true, previousSequence: profile.seq, sequence: applier.seq, touched: applier.touched)
+                if request.returnRecords {
+                    for result in results {
+                        guard let id = result.id, let record = try applier.record(result.collection, id) else { continue }
+                        outcome.records[RecordKey(collection: result.collection, id: id)] = record
+                    }
+                }
+                return outcome
             }
         } catch let aborted as AtomicBatchAborted {
             var results = aborted.results
@@ -111,11 +118,20 @@ public struct SyncEngine: Sendable {
 
     /// Pushes one op and returns its result (REST routes).
     public func pushOne(_ op: SyncOperation, profileId: String, clientId: String?, strictVersion: Bool = false, deduplicate: Bool = false) async throws -> (OperationResult, Int64) {
-        let outcome = try await self.push(
-            PushRequest(profileId: profileId, clientId: clientId, operations: [op], strictVersion: strictVersion, deduplicateCreates: deduplicate)
-        )
+        let (result, sequence, _) = try await self.pushOneReturningRecord(op, profileId: profileId, clientId: clientId, strictVersion: strictVersion, deduplicate: deduplicate)
+        return (result, sequence)
+    }
+
+    /// `pushOne`, also returning the op's record as it stands after the push (`nil` when there is none).
+    public func pushOneReturningRecord(
+        _ op: SyncOperation, profileId: String, clientId: String?, strictVersion: Bool = false, deduplicate: Bool = false
+    ) async throws -> (OperationResult, Int64, StoredRecord?) {
+        var request = PushRequest(profileId: profileId, clientId: clientId, operations: [op], strictVersion: strictVersion, deduplicateCreates: deduplicate)
+        request.returnRecords = true
+        let outcome = try await self.push(request)
         guard let result = outcome.results.first else { throw CairnError(.internalError, "No result") }
-        return (result, outcome.sequence)
+        let record = result.id.flatMap { outcome.records[RecordKey(collection: result.collection, id: $0)] }
+        return (result, outcome.sequence, record)
     }
 
     // MARK: Pull

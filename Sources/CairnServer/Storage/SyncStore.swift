@@ -68,8 +68,9 @@ public protocol SyncStore: Sendable {
     /// Deletes the profile's synced queued operations; returns how many.
     func clearSyncedOperations(profileId: String) async throws -> Int
 
-    /// Records that a device synced a profile up to `cursor`.
-    func touchDevice(profileId: String, clientId: String, cursor: Int64, at: Int64) async throws
+    /// Records, in one transaction, that devices synced profiles: (profile, client id, cursor,
+    /// time in ms). An older note never replaces a newer one.
+    func touchDevices(_ notes: [(profileId: String, clientId: String, cursor: Int64, at: Int64)]) async throws
 
     /// The devices seen syncing a profile, most recent first.
     func devices(profileId: String) async throws -> [DeviceInfo]

@@ -40,11 +40,23 @@ extension Request {
 /// Encodes API answers: compact JSON, `application/json; charset=utf-8`.
 enum JSONResponse {
     static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) throws -> Response {
+        var headers = extra
+        headers[.contentType] = "application/json; charset=utf-8"
+        // Answers that build their own JSON (pulls, pushes, records) skip JSONEncoder.
+        if let representable = value as? any JSONValueRepresentable {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(1024)
+            representable.jsonValue.writeJSON(to: &bytes)
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        if let json = value as? JSONValue {
+            var bytes: [UInt8] = []
+            json.writeJSON(to: &bytes)
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(value)
-        var headers = extra
-        headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

@@ -379,7 +379,7 @@ struct Session {
                 )
                 self.recordOwn(outcome)
                 self.send([
-                    "type": "push_result", "results": Self.json(outcome.results), "committed": .bool(outcome.committed),
+                    "type": "push_result", "results": .array(outcome.results.map(\.jsonValue)), "committed": .bool(outcome.committed),
                     "syncVersion": .number(Double(outcome.sequence)),
                 ])
             } catch let error as CairnError {

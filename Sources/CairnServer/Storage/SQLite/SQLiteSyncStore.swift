@@ -254,15 +254,20 @@ public final class SQLiteSyncStore: SyncStore {
         }
     }
 
-    public func touchDevice(profileId: String, clientId: String, cursor: Int64, at: Int64) async throws {
+    public func touchDevices(_ notes: [(profileId: String, clientId: String, cursor: Int64, at: Int64)]) async throws {
         try await self.pool.write { db in
-            try db.execute(
+            let statement = try db.cachedStatement(
                 sql: """
                     INSERT INTO devices (profile_id, client_id, cursor, last_seen_at) VALUES (?, ?, ?, ?)
                     ON CONFLICT (profile_id, client_id) DO UPDATE SET cursor = excluded.cursor, last_seen_at = excluded.last_seen_at
-                    """,
-                arguments: [profileId, clientId, cursor, at]
+                    WHERE excluded.last_seen_at >= devices.last_seen_at
+                    """
             )
+            for note in notes {
+                // A device of a profile deleted meanwhile is simply not recorded.
+                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM profiles WHERE id = ?", arguments: [note.profileId]) == true else { continue }
+                try statement.execute(arguments: [note.profileId, note.clientId, note.cursor, note.at])
+            }
         }
     }
 

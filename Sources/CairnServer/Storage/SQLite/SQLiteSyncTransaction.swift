@@ -343,7 +343,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
         try self.db.cachedStatement(
             sql: "INSERT INTO applied_ops (profile_id, op_id, payload_hash, result, seq, created_at) VALUES (?, ?, ?, ?, ?, ?)"
         ).execute(arguments: [
-            result.profileId, result.opId, result.payloadHash, try Self.encode(result.result), result.result.version, result.createdAt,
+            result.profileId, result.opId, result.payloadHash, result.result.jsonValue.jsonText, result.result.version, result.createdAt,
         ])
     }
 

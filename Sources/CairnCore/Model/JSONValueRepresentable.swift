@@ -1,0 +1,82 @@
+/// A type that builds its own JSON (the same object its `Encodable` conformance writes) directly
+/// as a `JSONValue`, so that answers and stored results skip `JSONEncoder`.
+public protocol JSONValueRepresentable {
+    var jsonValue: JSONValue { get }
+}
+
+extension JSONValue {
+    /// `.number` of an integer.
+    @inlinable
+    public static func integer(_ value: Int64) -> JSONValue { .number(Double(value)) }
+}
+
+extension Dictionary where Key == String, Value == JSONValue {
+    /// Sets `key` only when `value` is present (`encodeIfPresent`).
+    @inlinable
+    mutating func setIfPresent(_ key: String, _ value: JSONValue?) {
+        if let value { self[key] = value }
+    }
+}
+
+extension HLC: JSONValueRepresentable {
+    public var jsonValue: JSONValue { .string(self.description) }
+}
+
+extension OperationError: JSONValueRepresentable {
+    public var jsonValue: JSONValue {
+        var object: [String: JSONValue] = ["code": .string(self.code), "message": .string(self.message)]
+        object.setIfPresent("field", self.field.map(JSONValue.string))
+        return .object(object)
+    }
+}
+
+extension OperationResult: JSONValueRepresentable {
+    public var jsonValue: JSONValue {
+        var object: [String: JSONValue] = ["opId": .string(self.opId), "status": .string(self.status.rawValue), "collection": .string(self.collection)]
+        object.setIfPresent("originalStatus", self.originalStatus.map { .string($0.rawValue) })
+        object.setIfPresent("id", self.id.map(JSONValue.string))
+        object.setIfPresent("version", self.version.map(JSONValue.integer))
+        object.setIfPresent("record", self.record)
+        object.setIfPresent("error", self.error?.jsonValue)
+        object.setIfPresent("clockClamped", self.clockClamped.map(JSONValue.bool))
+        object.setIfPresent("affected", self.affected.map { .array($0.map(JSONValue.string)) })
+        object.setIfPresent("deduplicated", self.deduplicated.map(JSONValue.bool))
+        return .object(object)
+    }
+}
+
+extension RecordChange: JSONValueRepresentable {
+    public var jsonValue: JSONValue {
+        var object: [String: JSONValue] = [
+            "collection": .string(self.collection), "id": .string(self.id), "version": .integer(self.version), "deleted": .bool(self.deleted),
+            "createdAt": .integer(self.createdAt), "updatedAt": .integer(self.updatedAt), "data": self.data,
+        ]
+        object.setIfPresent("deletedAt", self.deletedAt.map(JSONValue.integer))
+        return .object(object)
+    }
+}
+
+extension PullResponse: JSONValueRepresentable {
+    public var jsonValue: JSONValue {
+        ["changes": .array(self.changes.map(\.jsonValue)), "cursor": .integer(self.cursor), "hasMore": .bool(self.hasMore)]
+    }
+}
+
+extension SyncOperation: JSONValueRepresentable {
+    public var jsonValue: JSONValue {
+        var object: [String: JSONValue] = ["opId": .string(self.opId), "type": .string(self.type.rawValue), "collection": .string(self.collection)]
+        object.setIfPresent("id", self.id.map(JSONValue.string))
+        object.setIfPresent("data", self.data)
+        object.setIfPresent("patch", self.patch)
+        object.setIfPresent("expectedVersion", self.expectedVersion.map(JSONValue.integer))
+        object.setIfPresent("parentId", self.parentId)
+        object.setIfPresent("index", self.index.map { .integer(Int64($0)) })
+        object.setIfPresent("afterId", self.afterId.map(JSONValue.string))
+        object.setIfPresent("beforeId", self.beforeId.map(JSONValue.string))
+        object.setIfPresent("position", self.position.map(JSONValue.string))
+        object.setIfPresent("hlc", self.hlc?.jsonValue)
+        return .object(object)
+    }
+}
+
+extension Bookmark: JSONValueRepresentable {}
