@@ -97,4 +97,56 @@ struct JSONTextTests {
         )
         try self.expectSameAsEncoder(SyncOperation(opId: "o", type: .delete, collection: "notes", id: "n"))
     }
+
+    struct Sample: Codable, Equatable {
+        var name: String
+        var count: Int
+        var big: Int64?
+        var ratio: Double
+        var flag: Bool
+        var tags: [String]
+        var data: JSONValue?
+        var nested: [String: [Int]]
+        var stamp: HLC?
+    }
+
+    @Test func decodesTypesLikeJSONDecoder() throws {
+        let text = #"{"name":"n","count":3,"big":1700000000000,"ratio":0.5,"flag":true,"tags":["a"],"data":{"x":[1,{"y":null}]},"nested":{"k":[1,2]},"stamp":"000000000000005-000000-x"}"#
+        let expected = try JSONDecoder().decode(Sample.self, from: Data(text.utf8))
+        #expect(try JSONValueDecoder().decode(Sample.self, from: JSONValue.parse(text)) == expected)
+        let sparse = #"{"name":"n","count":0,"ratio":1,"flag":false,"tags":[],"nested":{}}"#
+        #expect(try JSONValueDecoder().decode(Sample.self, from: JSONValue.parse(sparse)) == JSONDecoder().decode(Sample.self, from: Data(sparse.utf8)))
+        // The same kinds of errors, with the same paths
+        let cases: [(String, String)] = [
+            (#"{"count":1,"ratio":1,"flag":true,"tags":[],"nested":{}}"#, "keyNotFound name"),
+            (#"{"name":1,"count":1,"ratio":1,"flag":true,"tags":[],"nested":{}}"#, "typeMismatch name"),
+            (#"{"name":"n","count":1.5,"ratio":1,"flag":true,"tags":[],"nested":{}}"#, "dataCorrupted count"),
+            (#"{"name":"n","count":1,"ratio":1,"flag":1,"tags":[],"nested":{}}"#, "typeMismatch flag"),
+            (#"{"name":"n","count":1,"ratio":1,"flag":true,"tags":[1],"nested":{}}"#, "typeMismatch tags.Index 0"),
+            (#"{"name":null,"count":1,"ratio":1,"flag":true,"tags":[],"nested":{}}"#, "valueNotFound name"),
+        ]
+        for (text, expected) in cases {
+            do {
+                _ = try JSONValueDecoder().decode(Sample.self, from: JSONValue.parse(text))
+                Issue.record("decoded \(text)")
+            } catch let error as DecodingError {
+                let summary: String
+                switch error {
+                case .keyNotFound(let key, _): summary = "keyNotFound \(key.stringValue)"
+                case .typeMismatch(_, let context): summary = "typeMismatch \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+                case .valueNotFound(_, let context): summary = "valueNotFound \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+                case .dataCorrupted(let context): summary = "dataCorrupted \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+                @unknown default: summary = "other"
+                }
+                #expect(summary == expected, "\(text)")
+            }
+        }
+    }
+
+    @Test func invalidUTF8InAStringIsAnErrorNotAReplacement() throws {
+        for bytes: [UInt8] in [[0x22, 0xFF, 0x22], [0x22, 0x61, 0xC3, 0x22], [0x22, 0x5C, 0x6E, 0xED, 0xA0, 0x80, 0x22]] {
+            #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(bytes: bytes) }
+        }
+        #expect(try JSONValue.parse(bytes: Array("\"é\"".utf8)) == "é")
+    }
 }

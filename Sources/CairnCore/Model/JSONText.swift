@@ -261,13 +261,16 @@ struct JSONReader {
         self.index += 1
         let start = self.index
         // Fast path: no escapes.
+        var ascii = true
         while self.index < self.bytes.count {
             let byte = self.bytes[self.index]
             if byte == UInt8(ascii: "\"") {
-                let text = String(decoding: UnsafeBufferPointer(rebasing: self.bytes[start..<self.index]), as: UTF8.self)
+                let slice = UnsafeBufferPointer(rebasing: self.bytes[start..<self.index])
+                let text = ascii ? String(decoding: slice, as: UTF8.self) : try self.validated(slice)
                 self.index += 1
                 return text
             }
+            if byte >= 0x80 { ascii = false }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw self.error("control character in a string") }
             self.index += 1
@@ -278,7 +281,7 @@ struct JSONReader {
             self.index += 1
             switch byte {
             case UInt8(ascii: "\""):
-                return String(decoding: buffer, as: UTF8.self)
+                return try buffer.withUnsafeBufferPointer { try self.validated($0) }
             case UInt8(ascii: "\\"):
                 guard self.index < self.bytes.count else { throw self.error("unexpected end") }
                 let escape = self.bytes[self.index]
@@ -315,6 +318,12 @@ struct JSONReader {
             }
         }
         throw self.error("unterminated string")
+    }
+
+    /// The text of UTF-8 bytes; invalid UTF-8 is an error, never replaced.
+    func validated(_ bytes: UnsafeBufferPointer<UInt8>) throws -> String {
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw self.error("invalid UTF-8 in a string") }
+        return text
     }
 
     mutating func readHex4() throws -> UInt32 {

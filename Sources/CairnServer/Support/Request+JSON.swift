@@ -26,7 +26,13 @@ extension Request {
             throw CairnError(.validation, JSONShape.nulMessage)
         }
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            // One pass of the direct reader, then the type is decoded from the parsed value.
+            let value = try buffer.withUnsafeReadableBytes { raw in
+                try raw.withMemoryRebound(to: UInt8.self) { try JSONValue.parse(bytes: $0, maxDepth: maxDepth + 1) }
+            }
+            return try JSONValueDecoder().decode(T.self, from: value)
+        } catch is JSONValue.ParseError {
+            throw CairnError(.validation, "Malformed JSON")
         } catch let error as DecodingError {
             throw CairnError(.validation, ErrorMiddleware<CairnRequestContext>.describe(error))
         } catch let error as CairnError {

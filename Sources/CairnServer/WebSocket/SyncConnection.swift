@@ -187,7 +187,8 @@ final class SyncConnection: Sendable {
             return .malformed(code: "VALIDATION_ERROR", message: JSONShape.nulMessage)
         }
         do {
-            return .message(try JSONDecoder().decode(ClientMessage.self, from: Data(bytes)))
+            let value = try bytes.withUnsafeBufferPointer { try JSONValue.parse(bytes: $0, maxDepth: maxDepth + 1) }
+            return .message(try JSONValueDecoder().decode(ClientMessage.self, from: value))
         } catch let error as ClientMessage.Malformed {
             return .malformed(code: error.code, message: error.message)
         } catch let error as DecodingError {
