@@ -33,6 +33,9 @@ struct CairnBench: AsyncParsableCommand {
     @Option(name: .customLong("work-dir"), help: "Where the scratch data directories go (default: the temporary directory).")
     var workDirectory: String?
 
+    @Option(name: .customLong("idle-client"), help: .hidden)
+    var idleClient: String?
+
     func validate() throws {
         if let scale, self.scaleSizes(scale) == nil { throw ValidationError("--scale takes positive sizes separated by commas") }
         if let only, let unknown = self.onlyWorkloads(only).first(where: { !Report.workloads.contains($0) }) {
@@ -58,6 +61,11 @@ struct CairnBench: AsyncParsableCommand {
         return sizes
     }
 
+    /// This executable (the idle-connections workload starts copies of it).
+    static var ownExecutable: URL {
+        Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+    }
+
     var executable: URL {
         if let cairn { return URL(fileURLWithPath: cairn) }
         let bench = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
@@ -65,6 +73,11 @@ struct CairnBench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let idleClient {
+            // A child of the idle-connections workload.
+            try await IdleClient.run(url: idleClient)
+            return
+        }
         let sizes = self.sizes
         let parent = self.workDirectory.map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
         let scratch = parent.appendingPathComponent("cairn-bench-\(UUID().uuidString.prefix(8))")
@@ -83,7 +96,16 @@ struct CairnBench: AsyncParsableCommand {
         let rawUpdateP50 = report.figures.first { $0.id == RawBaseline.updateP50ID }?.value
         // First, while the server's heap is small and quiet: its memory growth per socket is read here.
         await report.measure("fanout") {
-            try await FanOutWorkload(subscribers: sizes.subscribers, writes: sizes.fanOutWrites).run(client, server: server, budget: budget("fanout"))
+            var figures: [Figure] = []
+            for (index, subscribers) in sizes.subscribers.enumerated() {
+                figures += try await FanOutWorkload(subscribers: subscribers, writes: sizes.fanOutWrites, measureMemory: index == 0)
+                    .run(client, server: server, budget: budget("fanout"))
+            }
+            return figures
+        }
+        await report.measure("idle") {
+            try await IdleWorkload(connections: sizes.idleConnections, processes: sizes.idleProcesses)
+                .run(client, server: server, executable: Self.ownExecutable, budget: budget("idle"))
         }
         await report.measure("push") {
             try await PushWorkload(records: sizes.pushRecords, batchSize: sizes.pushBatch, clients: sizes.pushClients).run(client, budget: budget("push"))
@@ -98,7 +120,8 @@ struct CairnBench: AsyncParsableCommand {
         }
         await report.measure("import") { try await ImportWorkload(bookmarks: sizes.importBookmarks).run(client, budget: budget("import")) }
         await report.measure("scale") {
-            try await ScaleWorkload(sizes: sizes.scaleSizes, changes: sizes.scaleChanges, repeats: sizes.repeats).run(client, budget: budget("scale"))
+            try await ScaleWorkload(sizes: sizes.scaleSizes, changes: sizes.scaleChanges, repeats: sizes.repeats, folderSize: sizes.scaleFolderSize)
+                .run(client, budget: budget("scale"))
         }
         await server.stop()
 

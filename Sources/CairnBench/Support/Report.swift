@@ -52,7 +52,7 @@ struct Report: Sendable {
     }
 
     /// The workloads, in the order they run; `--only` picks among these names.
-    static let workloads = ["raw", "fanout", "push", "write", "pull", "import", "scale"]
+    static let workloads = ["raw", "fanout", "idle", "push", "write", "pull", "import", "scale"]
 
     let mode: String
     let startedAt: Date

@@ -23,7 +23,11 @@ final class ServerUnderTest {
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let process = Process()
         process.executableURL = executable
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDirectory.path]
+        // 1,000 subscribers of one profile are one user's sockets: the per-user cap (100 by
+        // default) is raised for the fan-out workload.
+        process.arguments = [
+            "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDirectory.path, "--max-websockets-per-user", "2000",
+        ]
         var environment = ProcessInfo.processInfo.environment
         environment["CAIRN_BCRYPT_COST"] = "4"
         process.environment = environment

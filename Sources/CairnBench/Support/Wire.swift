@@ -12,6 +12,7 @@ enum Wire {
     struct BookmarkData: Codable, Sendable {
         let title: String
         var url: String?
+        var isFolder: Bool?
     }
 
     /// One `POST /api/sync/push` operation on a bookmark.
@@ -24,8 +25,12 @@ enum Wire {
         var patch: BookmarkData?
         var parentId: String?
 
-        static func create(_ id: String, title: String, url: String, opId: String) -> Operation {
-            Operation(opId: opId, type: "create", id: id, data: BookmarkData(title: title, url: url), parentId: "other")
+        static func create(_ id: String, title: String, url: String, opId: String, parentId: String = "other") -> Operation {
+            Operation(opId: opId, type: "create", id: id, data: BookmarkData(title: title, url: url), parentId: parentId)
+        }
+
+        static func folder(_ id: String, title: String, opId: String) -> Operation {
+            Operation(opId: opId, type: "create", id: id, data: BookmarkData(title: title, isFolder: true), parentId: "other")
         }
 
         static func rename(_ id: String, title: String, opId: String) -> Operation {
@@ -85,15 +90,5 @@ enum Wire {
     struct ImportResult: Decodable {
         let bookmarksCreated: Int
         let foldersCreated: Int
-    }
-
-    /// The server messages a WebSocket subscriber reads (docs/websocket.md).
-    struct SocketMessage: Decodable {
-        struct Event: Decodable {
-            let bookmarkId: String
-        }
-
-        let type: String
-        let events: [Event]?
     }
 }

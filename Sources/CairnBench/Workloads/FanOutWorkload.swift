@@ -8,14 +8,11 @@ import Logging
 struct FanOutWorkload {
     let subscribers: Int
     let writes: Int
+    /// Report the server's memory growth per socket (only meaningful on a fresh server).
+    var measureMemory = true
 
     /// Longest wait for one write to reach every subscriber.
     static let arrivalTimeout = Duration.seconds(10)
-
-    /// `n` for the bookmark id `fan-n`.
-    static func writeIndex(of bookmarkId: String) -> Int? {
-        bookmarkId.hasPrefix("fan-") ? Int(bookmarkId.dropFirst(4)) : nil
-    }
 
     func run(_ client: BenchHTTP, server: ServerUnderTest, budget: Budget) async throws -> [Figure] {
         let http = try await client.registerAccount("fanout")
@@ -60,19 +57,20 @@ struct FanOutWorkload {
         _ = await budget.wait(upTo: .seconds(10), until: { arrivals.finished == self.subscribers })
 
         let label = "\(self.subscribers) subscribers, \(self.writes) writes"
+        let id = "fanout.\(self.subscribers)"
         var figures = [
             Figure(
-                id: "fanout.ack.p50", workload: "fan-out", label: "\(label): write ack to arrival, p50",
+                id: "\(id).ack.p50", workload: "fan-out", label: "\(label): write ack to arrival, p50",
                 value: afterAck.milliseconds(at: 50), unit: "ms"),
-            Figure(id: "fanout.ack.p99", workload: "fan-out", label: "write ack to arrival, p99", value: afterAck.milliseconds(at: 99), unit: "ms"),
+            Figure(id: "\(id).ack.p99", workload: "fan-out", label: "\(self.subscribers): write ack to arrival, p99", value: afterAck.milliseconds(at: 99), unit: "ms"),
             Figure(
-                id: "fanout.send.p50", workload: "fan-out", label: "write sent to arrival, p50",
+                id: "\(id).send.p50", workload: "fan-out", label: "\(self.subscribers): write sent to arrival, p50",
                 value: afterSend.milliseconds(at: 50), unit: "ms"),
             Figure(
-                id: "fanout.send.p99", workload: "fan-out", label: "write sent to arrival, p99",
+                id: "\(id).send.p99", workload: "fan-out", label: "\(self.subscribers): write sent to arrival, p99",
                 value: afterSend.milliseconds(at: 99), unit: "ms"),
         ]
-        if let residentBefore, let residentAfter {
+        if self.measureMemory, let residentBefore, let residentAfter {
             figures.append(Figure(
                 id: "fanout.memory", workload: "fan-out", label: "server RSS growth per open socket (\(self.subscribers), fresh server)",
                 value: Double(residentAfter - residentBefore) / Double(self.subscribers) / 1024, unit: "KiB"))

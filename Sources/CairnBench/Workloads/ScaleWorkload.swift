@@ -5,15 +5,26 @@ struct ScaleWorkload {
     let sizes: [Int]
     let changes: Int
     let repeats: Int
+    /// Bookmarks per folder: a profile of a million bookmarks is a tree of folders, as real
+    /// collections are, not one folder of a million (`sortOrder` is a rank among siblings).
+    let folderSize: Int
 
     func run(_ client: BenchHTTP, budget: Budget) async throws -> [Figure] {
         var figures: [Figure] = []
         var pulls: [(size: Int, time: Duration)] = []
         for size in self.sizes {
             let pusher = Pusher(http: try await BenchHTTP(baseURL: client.baseURL).registerAccount("scale\(size)"), clientId: "bench-scale")
-            let (fill, checkpoint) = try await pusher.push(Pusher.creates("s", 0..<size), batchSize: 1000, budget: budget)
+            let folders = (size + self.folderSize - 1) / self.folderSize
+            let folderOps = (0..<folders).map { Wire.Operation.folder("sf-\($0)", title: "Folder \($0)", opId: "sf-create-\($0)") }
+            _ = try await pusher.push(folderOps, batchSize: 1000, budget: budget)
+            let creates = (0..<size).map { index in
+                Wire.Operation.create(
+                    "s-\(index)", title: "Bookmark \(index)", url: "https://example.com/s/\(index)", opId: "s-create-\(index)",
+                    parentId: "sf-\(index / self.folderSize)")
+            }
+            let (fill, checkpoint) = try await pusher.push(creates, batchSize: 1000, budget: budget)
             figures.append(Figure(
-                id: "scale.fill.\(size)", workload: "scale", label: "fill a profile with \(size) (batches of 1,000)",
+                id: "scale.fill.\(size)", workload: "scale", label: "fill a profile with \(size) in folders of \(self.folderSize) (batches of 1,000)",
                 value: Double(size) / fill.seconds, unit: "records/s"))
 
             let stride = max(1, size / self.changes)
