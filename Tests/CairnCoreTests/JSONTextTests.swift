@@ -37,8 +37,13 @@ struct JSONTextTests {
         let value: JSONValue = ["b": 1, "a": ["x/y", 2.5, true, .null], "c": ["d": "\"q\"\n"], "n": 1_700_000_000_000]
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        #expect(value.jsonText == String(decoding: try encoder.encode(value), as: UTF8.self))
-        #expect(JSONValue.object(["b": 1, "a": 2]).jsonText == #"{"a":2,"b":1}"#)
+        #expect(value.canonicalJSONText == String(decoding: try encoder.encode(value), as: UTF8.self))
+        #expect(JSONValue.object(["b": 1, "a": 2]).canonicalJSONText == #"{"a":2,"b":1}"#)
+        #expect(value.jsonByteCount == value.jsonText.utf8.count)
+        for text in Self.documents {
+            let parsed = try JSONValue.parse(text)
+            #expect(parsed.jsonByteCount == parsed.jsonText.utf8.count, "\(text)")
+        }
     }
 
     @Test func refusesInvalidJSON() {

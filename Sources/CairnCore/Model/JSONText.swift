@@ -43,7 +43,7 @@ extension JSONValue {
         return object
     }
 
-    /// The JSON text of this value.
+    /// The JSON text of this value (object keys in no particular order).
     public var jsonText: String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(128)
@@ -51,13 +51,38 @@ extension JSONValue {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// The JSON text with object keys sorted by their UTF-8 bytes: equal values give equal text
+    /// (what payload hashes are taken over).
+    public var canonicalJSONText: String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(128)
+        self.writeJSON(to: &bytes, sortedKeys: true)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// How many bytes `jsonText` has, counted without writing it.
+    public var jsonByteCount: Int {
+        switch self {
+        case .null: return 4
+        case .bool(let value): return value ? 4 : 5
+        case .number(let value):
+            var bytes: [UInt8] = []
+            JSONWriter.writeNumber(value, to: &bytes)
+            return bytes.count
+        case .string(let value): return JSONWriter.byteCount(of: value)
+        case .array(let items): return items.reduce(1 + max(0, items.count - 1) + 1) { $0 + $1.jsonByteCount }
+        case .object(let object):
+            return object.reduce(1 + max(0, object.count - 1) + 1) { $0 + JSONWriter.byteCount(of: $1.key) + 1 + $1.value.jsonByteCount }
+        }
+    }
+
     /// The JSON text of an object.
     public static func jsonText(_ object: [String: JSONValue]) -> String {
         JSONValue.object(object).jsonText
     }
 
-    /// Appends the JSON text of this value to `bytes`.
-    public func writeJSON(to bytes: inout [UInt8]) {
+    /// Appends the JSON text of this value to `bytes`, object keys sorted when asked.
+    public func writeJSON(to bytes: inout [UInt8], sortedKeys: Bool = false) {
         switch self {
         case .null: bytes.append(contentsOf: JSONWriter.null)
         case .bool(let value): bytes.append(contentsOf: value ? JSONWriter.true : JSONWriter.false)
@@ -67,18 +92,23 @@ extension JSONValue {
             bytes.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                item.writeJSON(to: &bytes)
+                item.writeJSON(to: &bytes, sortedKeys: sortedKeys)
             }
             bytes.append(UInt8(ascii: "]"))
         case .object(let object):
             bytes.append(UInt8(ascii: "{"))
             var first = true
-            for key in JSONWriter.sortedKeys(object) {
+            func member(_ key: String, _ value: JSONValue) {
                 if !first { bytes.append(UInt8(ascii: ",")) }
                 first = false
                 JSONWriter.writeString(key, to: &bytes)
                 bytes.append(UInt8(ascii: ":"))
-                object[key].unsafelyUnwrapped.writeJSON(to: &bytes)
+                value.writeJSON(to: &bytes, sortedKeys: sortedKeys)
+            }
+            if sortedKeys {
+                for key in JSONWriter.sortedKeys(object) { member(key, object[key].unsafelyUnwrapped) }
+            } else {
+                for (key, value) in object { member(key, value) }
             }
             bytes.append(UInt8(ascii: "}"))
         }
@@ -113,6 +143,19 @@ public enum JSONWriter {
     }
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// The bytes `writeString` writes for `value`, quotes included.
+    public static func byteCount(of value: String) -> Int {
+        var count = 2
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x0A, 0x0D, 0x09, 0x08, 0x0C: count += 2
+            case 0..<0x20: count += 6
+            default: count += 1
+            }
+        }
+        return count
+    }
 
     /// A string with the escapes JSON requires (quote, backslash, control characters).
     public static func writeString(_ value: String, to bytes: inout [UInt8]) {

@@ -121,7 +121,7 @@ final class BatchApplier {
     static func payloadHash(_ op: SyncOperation) -> Data {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)
-        op.jsonValue.writeJSON(to: &bytes)
+        op.jsonValue.writeJSON(to: &bytes, sortedKeys: true)
         return Data(SHA256.hash(data: bytes))
     }
 

@@ -23,8 +23,8 @@ struct RecordRules {
 
     /// Throws unless the data fits in a record.
     func checkSize(_ data: [String: JSONValue]) throws {
-        // Measured as compact JSON text (the direct writer).
-        let bytes = JSONValue.jsonText(data).utf8.count
+        // Measured as compact JSON text, counted without writing it.
+        let bytes = JSONValue.object(data).jsonByteCount
         guard bytes <= self.applier.limits.maxRecordBytes else {
             throw CairnError(.payloadTooLarge, "Record exceeds \(self.applier.limits.maxRecordBytes) bytes", field: "data")
         }
