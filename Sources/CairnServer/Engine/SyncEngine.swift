@@ -153,7 +153,7 @@ public struct SyncEngine: Sendable {
     ) throws -> (records: [StoredRecord], changes: [RecordChange], cursor: Int64, hasMore: Bool) {
         guard let profile = try reader.profileState(profileId) else { throw CairnError.notFound("Profile") }
         try Self.checkCursor(since, profile: profile)
-        var records = try reader.changedRecords(profileId, since: since, collections: collections, limit: limit + 1)
+        var records = try reader.changedRecords(profileId, since: since, collections: collections, limit: limit + 1, withStamps: false)
         let hasMore = records.count > limit
         if hasMore { records.removeLast() }
         let changes = try Self.changes(records, reader: reader, profileId: profileId)

@@ -153,8 +153,9 @@ public protocol SyncReader {
     func children(_ profileId: String, _ collection: String, parentId: String?, includeDeleted: Bool) throws -> [StoredRecord]
     /// Every record of a collection (live only unless asked), in no particular order.
     func allRecords(_ profileId: String, _ collection: String, includeDeleted: Bool) throws -> [StoredRecord]
-    /// Records whose version is above `since`, oldest change first, at most `limit`.
-    func changedRecords(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> [StoredRecord]
+    /// Records whose version is above `since`, oldest change first, at most `limit`. Without
+    /// `withStamps` their field stamps are left empty (reads that never merge skip decoding them).
+    func changedRecords(_ profileId: String, since: Int64, collections: [String]?, limit: Int, withStamps: Bool) throws -> [StoredRecord]
     /// Change-log entries above `since`, oldest first, at most `limit`.
     func changes(_ profileId: String, since: Int64, limit: Int) throws -> [StoredChange]
     /// A processed op, if this op id was seen in this profile.
@@ -219,4 +220,11 @@ public struct BookmarkSearchFields: Sendable, Equatable {
     public var url: String
     public var tags: String
     public var notes: String
+}
+
+extension SyncReader {
+    /// Records whose version is above `since`, with their field stamps.
+    func changedRecords(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> [StoredRecord] {
+        try self.changedRecords(profileId, since: since, collections: collections, limit: limit, withStamps: true)
+    }
 }

@@ -76,7 +76,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
         try Row.fetchOne(
             self.db.cachedStatement(sql: "SELECT * FROM records WHERE profile_id = ? AND collection = ? AND id = ?"),
             arguments: [profileId, collection, id]
-        ).map(StoredRecord.init(row:))
+        ).map { StoredRecord(row: $0) }
     }
 
     func records(_ profileId: String, _ collection: String, ids: [String]) throws -> [String: StoredRecord] {
@@ -104,14 +104,14 @@ final class SQLiteSyncTransaction: SyncTransaction {
                     sql: "SELECT * FROM records WHERE profile_id = ? AND collection = ? AND parent_id = ?\(deletedClause) ORDER BY position, id"
                 ),
                 arguments: [profileId, collection, parentId]
-            ).map(StoredRecord.init(row:))
+            ).map { StoredRecord(row: $0) }
         }
         return try Row.fetchAll(
             self.db.cachedStatement(
                 sql: "SELECT * FROM records WHERE profile_id = ? AND collection = ? AND parent_id IS NULL\(deletedClause) ORDER BY position, id"
             ),
             arguments: [profileId, collection]
-        ).map(StoredRecord.init(row:))
+        ).map { StoredRecord(row: $0) }
     }
 
     func allRecords(_ profileId: String, _ collection: String, includeDeleted: Bool) throws -> [StoredRecord] {
@@ -119,10 +119,11 @@ final class SQLiteSyncTransaction: SyncTransaction {
         return try Row.fetchAll(
             self.db.cachedStatement(sql: "SELECT * FROM records WHERE profile_id = ? AND collection = ?\(deletedClause)"),
             arguments: [profileId, collection]
-        ).map(StoredRecord.init(row:))
+        ).map { StoredRecord(row: $0) }
     }
 
-    func changedRecords(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> [StoredRecord] {
+    func changedRecords(_ profileId: String, since: Int64, collections: [String]?, limit: Int, withStamps: Bool) throws -> [StoredRecord] {
+        let decode = { (row: Row) in StoredRecord(row: row, withStamps: withStamps) }
         if let collections, !collections.isEmpty {
             let placeholders = Array(repeating: "?", count: collections.count).joined(separator: ",")
             return try Row.fetchAll(
@@ -132,12 +133,12 @@ final class SQLiteSyncTransaction: SyncTransaction {
                     ORDER BY version LIMIT ?
                     """,
                 arguments: StatementArguments([profileId]) + StatementArguments([since]) + StatementArguments(collections) + StatementArguments([limit])
-            ).map(StoredRecord.init(row:))
+            ).map(decode)
         }
         return try Row.fetchAll(
             self.db.cachedStatement(sql: "SELECT * FROM records WHERE profile_id = ? AND version > ? ORDER BY version LIMIT ?"),
             arguments: [profileId, since, limit]
-        ).map(StoredRecord.init(row:))
+        ).map(decode)
     }
 
     func changes(_ profileId: String, since: Int64, limit: Int) throws -> [StoredChange] {
@@ -247,7 +248,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
                 ORDER BY updated_at, version LIMIT ?
                 """,
             arguments: StatementArguments([profileId]) + StatementArguments(collections) + StatementArguments([since]) + StatementArguments([limit])
-        ).map(StoredRecord.init(row:))
+        ).map { StoredRecord(row: $0) }
     }
 
     func newestUpdate(_ profileId: String, collections: [String]) throws -> Int64? {
@@ -412,9 +413,9 @@ final class SQLiteSyncTransaction: SyncTransaction {
 // MARK: - Database
 
 extension StoredRecord {
-    init(row: Row) {
+    init(row: Row, withStamps: Bool = true) {
         let data: String = row["data"]
-        let stamps = SQLiteSyncTransaction.decodeStamps(row["field_stamps"])
+        let stamps = withStamps ? SQLiteSyncTransaction.decodeStamps(row["field_stamps"]) : (stamps: [:], versions: [:])
         let hlc: String = row["hlc"]
         self.init(
             profileId: row["profile_id"], collection: row["collection"], id: row["id"], version: row["version"],
