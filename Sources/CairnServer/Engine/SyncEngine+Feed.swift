@@ -12,6 +12,9 @@ public struct FeedPage: Sendable {
     /// Where the next page starts.
     public var cursor: Int64
     public var hasMore: Bool
+    /// The whole page as one `sync_incremental` message, when it has events and fits one message
+    /// (what most sockets send after a commit).
+    public var message: String?
 }
 
 extension SyncEngine {
@@ -44,7 +47,15 @@ extension SyncEngine {
                     )
                 )
             }
-            return FeedPage(events: events, versions: records.map(\.version), texts: events.map(\.jsonValue.jsonText), cursor: cursor, hasMore: hasMore)
+            let texts = events.map(\.jsonValue.jsonText)
+            var page = FeedPage(events: events, versions: records.map(\.version), texts: texts, cursor: cursor, hasMore: hasMore)
+            if !texts.isEmpty, Session.chunk(texts).count == 1 {
+                page.message = Session.message(
+                    type: "sync_incremental", listKey: "events", items: texts[...],
+                    fields: ["syncVersion": .number(Double(cursor)), "hasMore": .bool(hasMore)]
+                )
+            }
+            return page
         }
     }
 

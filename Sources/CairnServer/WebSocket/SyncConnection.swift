@@ -617,7 +617,12 @@ struct Session {
                     return !self.ownRanges.contains { $0.contains(page.versions[index]) }
                 }
                 let previous = self.cursor
-                if !kept.isEmpty {
+                if kept.count == page.events.count, let whole = page.message {
+                    // Every event of the page, in one message: the text the page built once for
+                    // every socket of the profile.
+                    let sent = waiting ? await self.sendWaiting(text: whole, type: "sync_incremental") : self.send(text: whole, type: "sync_incremental")
+                    guard sent else { return }
+                } else if !kept.isEmpty {
                     // Messages of at most ~512 KiB (one event at least), so clients with a 1 MiB
                     // message cap can read every one. Events come encoded from the shared page.
                     let texts = kept.map { page.texts[$0] }
