@@ -75,7 +75,8 @@ def test_schemathesis_finds_no_server_error_schema_violation_or_cross_user_read(
         "--report", "har,junit", "--report-har-path", str(har), "--report-junit-path", str(junit),
         "--no-color",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=scaled(600, 7200),
+    # Run in the test's directory: schemathesis keeps a cache (.schemathesis/) in its working directory.
+    result = subprocess.run(command, capture_output=True, text=True, timeout=scaled(600, 7200), cwd=tmp_path,
                             env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
     output = result.stdout + result.stderr
     print(output[-6000:])
