@@ -15,8 +15,9 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Environment variables: CAIRN_HOST, CAIRN_PORT, CAIRN_DATA_DIR, CAIRN_REGISTRATION,
             CAIRN_CORS_ORIGINS (comma-separated), CAIRN_LOG_LEVEL, CAIRN_TRUSTED_PROXIES (comma-separated),
-            CAIRN_TOMBSTONE_RETENTION_DAYS, CAIRN_MAX_WEBSOCKETS_PER_USER.
-            Advanced: CAIRN_BCRYPT_COST (default 12; lower only in tests).
+            CAIRN_TOMBSTONE_RETENTION_DAYS, CAIRN_IDLE_TIMEOUT, CAIRN_MAX_WEBSOCKETS_PER_USER.
+            Advanced: CAIRN_BCRYPT_COST (default 12; lower only in tests), CAIRN_AUTH_RATE_LIMIT (requests a
+            minute per client address on /api/auth/*, default 60, burst a third of it).
             """
     )
 
@@ -46,6 +47,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("max-websockets-per-user"), help: "Most WebSockets one user may hold open at once. [env: CAIRN_MAX_WEBSOCKETS_PER_USER] (default: 100)")
     var maxWebSocketsPerUser: Int?
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds before an idle connection, or one whose request headers are still incomplete, is closed. [env: CAIRN_IDLE_TIMEOUT] (default: 60)")
+    var idleTimeout: Int?
 
     func resolvedConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
         var configuration = ServerConfiguration()
@@ -84,6 +88,18 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.maxWebSocketsPerUser = limit
         }
         guard configuration.maxWebSocketsPerUser >= 1 else { throw ValidationError("max-websockets-per-user must be at least 1") }
+        if self.idleTimeout == nil, let raw = environment["CAIRN_IDLE_TIMEOUT"], Int(raw) == nil {
+            throw ValidationError("CAIRN_IDLE_TIMEOUT must be a number of seconds, got '\(raw)'")
+        }
+        if let seconds = self.idleTimeout ?? environment["CAIRN_IDLE_TIMEOUT"].flatMap({ Int($0) }) {
+            guard (1...3600).contains(seconds) else { throw ValidationError("idle timeout must be 1 to 3600 seconds") }
+            configuration.idleTimeoutSeconds = Int64(seconds)
+        }
+        if let raw = environment["CAIRN_AUTH_RATE_LIMIT"] {
+            guard let perMinute = Int(raw), perMinute >= 1 else { throw ValidationError("CAIRN_AUTH_RATE_LIMIT must be a positive number, got '\(raw)'") }
+            configuration.authRatePerMinute = Double(perMinute)
+            configuration.authBurst = max(1, Double(perMinute) / 3)
+        }
         if let raw = environment["CAIRN_BCRYPT_COST"] {
             guard let cost = UInt8(raw), (4...31).contains(cost) else { throw ValidationError("CAIRN_BCRYPT_COST must be 4 to 31") }
             configuration.bcryptCost = cost

@@ -109,12 +109,13 @@ public func buildRouter(_ components: CairnServerComponents) -> Router<CairnRequ
     return router
 }
 
-/// HTTP/1.1 with the WebSocket upgrade, guarded so that silent connections are closed too.
+/// HTTP/1.1 with the WebSocket upgrade, guarded so that silent connections, slow heads and
+/// oversized heads are answered and closed (``HeadGuardedChannel``).
 func serverBuilder(_ components: CairnServerComponents) -> HTTPServerBuilder {
     let configuration = components.configuration
     let webSocketResponder = buildWebSocketRouter(components).buildResponder()
     let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
-        http1: .init(idleTimeout: .seconds(configuration.idleTimeoutSeconds)),
+        http1: .init(additionalChannelHandlers: [RequestHeadWatcher()], idleTimeout: .seconds(configuration.idleTimeoutSeconds)),
         ws: .init(
             maxFrameSize: configuration.limits.maxWebSocketMessageBytes,
             autoPing: .enabled(timePeriod: .seconds(configuration.webSocketPingSeconds)),
@@ -122,11 +123,11 @@ func serverBuilder(_ components: CairnServerComponents) -> HTTPServerBuilder {
             validateUTF8: true
         )
     )
-    let idle = TimeAmount.seconds(configuration.idleTimeoutSeconds)
+    let limits = RequestHeadLimits(headTimeout: .seconds(configuration.idleTimeoutSeconds))
     return HTTPServerBuilder { responder in
-        IdleGuardedChannel(
+        HeadGuardedChannel(
             inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: channelConfiguration),
-            timeout: idle
+            limits: limits
         )
     }
 }

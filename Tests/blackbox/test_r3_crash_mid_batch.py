@@ -60,7 +60,7 @@ def test_kill9_mid_batch_is_all_or_nothing_and_retry_is_exactly_once(cairn, rng)
         api.push(ops)
         duration[size] = time.monotonic() - started
 
-    iterations = scaled(20, 100)
+    iterations = scaled(100, 2000)
     outcomes = {"committed": 0, "lost": 0}
     for i in range(iterations):
         size = rng.choice(SIZES)

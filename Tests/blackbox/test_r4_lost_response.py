@@ -78,7 +78,7 @@ def random_batch(rng, i: int, live: set, dead: set) -> list[dict]:
 def test_push_retry_after_lost_answer_returns_the_original_result(server, proxy, rng):
     api = register(server)
     live, dead = set(), set()
-    iterations = scaled(150, 5000)
+    iterations = scaled(1000, 20000)
     cursor = api.seq()
     for i in range(iterations):
         ops = random_batch(rng, i, live, dead)

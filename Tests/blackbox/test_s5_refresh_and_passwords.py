@@ -6,6 +6,7 @@ The server runs with `--trusted-proxy 127.0.0.1` so that requests can carry dist
 concurrency tests short. One test checks that limit itself from a single address.
 """
 
+import random
 import statistics
 import threading
 import time
@@ -221,16 +222,37 @@ def test_unknown_user_and_wrong_password_look_the_same(cairn):
     for k in range(3):   # warm up the hashing pool
         login(server, api.email, "not the password")
         login(server, f"warm{k}@example.com", "not the password")
-    wrong, unknown, bodies = [], [], set()
-    for k in range(20):
-        for email, sink in ((api.email, wrong), (f"nobody{k}@example.com", unknown)):
-            started = time.perf_counter()
-            response = login(server, email, "not the password")
-            sink.append(time.perf_counter() - started)
-            assert response.status_code == 401
-            bodies.add(response.content)
+    # Robust under machine load (other builds share the cores): the two kinds of sign-in are
+    # interleaved in random order within each pair, so that load bursts hit both alike; the
+    # medians of 30 each are compared; a round outside the band is measured once more. A real
+    # oracle (an unknown e-mail skipping bcrypt: ~1 ms against ~60 ms at cost 10) is outside the
+    # band in every round, so the test can still fail.
+    session = requests.Session()
+    order = random.Random(1)
+    bodies = set()
+
+    def timed(email: str) -> float:
+        started = time.perf_counter()
+        response = session.post(server.url + "/api/auth/login", json={"email": email, "password": "not the password"},
+                                timeout=30, headers=ip())
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 401
+        bodies.add(response.content)
+        return elapsed
+
+    ratios = []
+    for round_ in range(2):
+        wrong, unknown = [], []
+        for k in range(30):
+            pair = [(api.email, wrong), (f"nobody{round_}-{k}@example.com", unknown)]
+            order.shuffle(pair)
+            for email, sink in pair:
+                sink.append(timed(email))
+        ratio = statistics.median(unknown) / statistics.median(wrong)
+        ratios.append(ratio)
+        print(f"S5 round {round_ + 1}: median sign-in latency wrong password {statistics.median(wrong) * 1000:.0f} ms, "
+              f"unknown e-mail {statistics.median(unknown) * 1000:.0f} ms, ratio {ratio:.3f}")
+        if 0.9 <= ratio <= 1.1:
+            break
     assert len(bodies) == 1, bodies
-    ratio = statistics.median(unknown) / statistics.median(wrong)
-    print(f"S5: median sign-in latency wrong password {statistics.median(wrong) * 1000:.0f} ms, unknown e-mail "
-          f"{statistics.median(unknown) * 1000:.0f} ms, ratio {ratio:.3f}")
-    assert 0.9 <= ratio <= 1.1, f"median latency unknown/wrong = {ratio:.2f} (a timing oracle on accounts)"
+    assert 0.9 <= ratios[-1] <= 1.1, f"median latency unknown/wrong = {ratios} (a timing oracle on accounts)"

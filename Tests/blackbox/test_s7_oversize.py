@@ -213,23 +213,210 @@ def test_wide_json_is_handled_quickly(user):
     assert user.seq() <= seq + 1
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: a request whose headers exceed ~80 KiB gets no answer at all and the "
-                                       "connection is held open (> 90 s, past the 60 s idle timeout); expected 431")
-def test_huge_headers_get_431_not_a_hung_connection(server):
-    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * (100 * 1024) + b"\r\n\r\n"
-    started = time.monotonic()
-    answer = raw_http(server, head, read_timeout=5)
-    elapsed = time.monotonic() - started
-    status, _, _ = parse_http(answer)
-    assert answer, f"no answer and no close within {elapsed:.1f}s"
+# Request heads (request line + header fields) are limited to 64 KiB: more is 431
+# HEADERS_TOO_LARGE and the connection is closed (docs/security.md). Before the fix a 64 KiB header
+# was accepted and one over ~80 KiB got no answer with the connection held open past 90 s.
+
+def big_header_request(size: int, path: str = "/healthz") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ".encode() + b"a" * size + b"\r\n\r\n"
+
+
+def assert_431(answer: bytes, started: float):
+    status, headers, body = parse_http(answer)
     assert status == 431, answer[:200]
+    assert json.loads(body)["error"]["code"] == "HEADERS_TOO_LARGE"
+    assert headers.get("connection") == "close"
+    assert headers.get("x-content-type-options") == "nosniff" and headers.get("x-request-id")
+    assert time.monotonic() - started < 2
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT (bar S7): a 64 KiB header is accepted (200); the bar asks for 431")
-def test_64_kib_header_gets_431(server):
-    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * (64 * 1024) + b"\r\n\r\n"
-    status, _, _ = parse_http(raw_http(server, head, read_timeout=5))
-    assert status == 431, status
+def closed_after(sock: socket.socket, timeout: float) -> bool:
+    """Reads until the server closes (True) or `timeout` passes with the connection open (False)."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+@pytest.mark.parametrize("size", [64 * 1024, 100 * 1024, 1024 * 1024], ids=["64KiB", "100KiB", "1MiB"])
+def test_huge_headers_get_431_and_a_close(server, size):
+    started = time.monotonic()
+    assert_431(raw_http(server, big_header_request(size), read_timeout=5), started)
+
+
+def test_many_small_headers_over_64_kib_get_431(server):
+    fields = b"".join(b"X-F%05d: %s\r\n" % (i, b"v" * 100) for i in range(700))
+    started = time.monotonic()
+    assert_431(raw_http(server, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + fields + b"\r\n"), started)
+
+
+def test_a_head_dripped_in_small_writes_is_counted_whole(server):
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    started = time.monotonic()
+    try:
+        data = big_header_request(70 * 1024)
+        try:
+            for i in range(0, len(data), 1000):
+                sock.sendall(data[i:i + 1000])
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        assert_431(answer, started)
+    finally:
+        sock.close()
+
+
+def test_a_head_just_under_64_kib_is_served(server):
+    status, _, _ = parse_http(raw_http(server, big_header_request(60 * 1024), read_timeout=5))
+    assert status == 200
+
+
+def test_keep_alive_bodies_are_not_counted_as_headers_and_later_heads_are(server, user):
+    """On one connection: a 1 MiB body, then a normal request, then an oversize head: the body
+    does not count towards any head, and the third request still gets 431."""
+    body = json.dumps({"operations": [{"opId": f"k{i}", "type": "create", "collection": "notes", "id": f"k{i}",
+                                       "data": {"pad": "p" * 1000}} for i in range(900)]}).encode()
+    assert len(body) > 900 * 1000
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        reader = sock.makefile("rb")
+
+        def response():
+            status_line = reader.readline()
+            length = 0
+            while True:
+                line = reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            return int(status_line.split()[1]), reader.read(length)
+
+        sock.sendall(request_head(user, "POST", "/api/sync/push", f"Content-Length: {len(body)}\r\n") + body)
+        status, answer = response()
+        assert status == 200, answer[:300]
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert response()[0] == 200
+        sock.sendall(big_header_request(80 * 1024))
+        status, answer = response()
+        assert status == 431 and json.loads(answer)["error"]["code"] == "HEADERS_TOO_LARGE"
+    finally:
+        sock.close()
+
+
+def test_pipelined_requests_are_all_answered(server):
+    requests_ = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 20
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall(requests_)
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 20:
+            chunk = sock.recv(65536)
+            assert chunk, data[-300:]
+            data += chunk
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("junk", [b"NOT HTTP AT ALL\r\n\r\n", b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+                                  b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(100) + b"\r\n\r\n"],
+                         ids=["not-http", "bad-header-line", "tls-hello"])
+def test_a_malformed_first_request_is_answered_or_closed_quickly(server, junk):
+    """A parse error in a connection's first request (while the WebSocket upgrade is undecided)
+    used to leave the connection open with no answer."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall(junk)
+        assert closed_after(sock, 5), "the connection is still open 5 s after a malformed request"
+    finally:
+        sock.close()
+    assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+
+
+# A short idle timeout (--idle-timeout 2) lets CI check what the 65-second tests below check at the
+# default of 60 s: a head must be complete within the idle timeout of the connection opening (or of
+# its first byte, for later requests on a kept-alive connection), however slowly it drips in.
+
+@pytest.fixture
+def short_idle(cairn):
+    return cairn(args=["--idle-timeout", "2"])
+
+
+def test_a_silent_connection_is_closed_after_the_idle_timeout(short_idle):
+    sock = socket.create_connection(("127.0.0.1", short_idle.port))
+    started = time.monotonic()
+    assert closed_after(sock, 6)
+    assert 1.5 <= time.monotonic() - started <= 4
+    sock.close()
+
+
+def test_a_half_sent_head_is_answered_408_and_closed(short_idle):
+    sock = socket.create_connection(("127.0.0.1", short_idle.port))
+    started = time.monotonic()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    sock.settimeout(6)
+    answer = b""
+    try:
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert 1.5 <= time.monotonic() - started <= 4
+
+
+def test_a_head_dripping_one_byte_at_a_time_is_closed(short_idle):
+    """Slowloris: a byte every 0.25 s never lets the connection go idle, but the head never ends."""
+    sock = socket.create_connection(("127.0.0.1", short_idle.port))
+    started = time.monotonic()
+    closed = False
+    try:
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"s" * 100:
+            sock.sendall(bytes([byte]))
+            time.sleep(0.25)
+            if time.monotonic() - started > 8:
+                break
+    except (BrokenPipeError, ConnectionResetError):
+        closed = True
+    closed = closed or closed_after(sock, 1)
+    sock.close()
+    assert closed and time.monotonic() - started <= 6, f"still open after {time.monotonic() - started:.1f}s"
+
+
+def test_a_stalled_second_head_on_a_kept_alive_connection_is_closed(short_idle):
+    sock = socket.create_connection(("127.0.0.1", short_idle.port))
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    sock.settimeout(5)
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    time.sleep(1)  # within the idle timeout: the connection is still usable
+    started = time.monotonic()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    assert closed_after(sock, 6)
+    assert time.monotonic() - started <= 4
+    sock.close()
+
+
+def test_a_busy_connection_is_not_cut_by_the_head_timeout(short_idle):
+    """Complete requests one after another for longer than the timeout keep the connection."""
+    session = requests.Session()
+    started = time.monotonic()
+    while time.monotonic() - started < 5:
+        assert session.get(short_idle.url + "/healthz", timeout=5).status_code == 200
+        time.sleep(0.5)
 
 
 def test_server_still_serves_after_the_abuse(server, user):
@@ -425,8 +612,6 @@ def test_an_idle_connection_is_closed_after_60_s(idle_connections):
 
 
 @slow
-@pytest.mark.xfail(strict=True, reason="DEFECT: a connection that sent part of its headers and then nothing (slowloris) "
-                                       "is never closed: still open after 160 s, though idle connections close after 60 s")
 def test_a_connection_stuck_in_its_headers_is_closed_after_60_s(idle_connections):
     state, elapsed, data = idle_connections["partial"]
     assert state in ("closed", "answered") and elapsed <= 65, idle_connections["partial"]

@@ -28,7 +28,7 @@ struct AuthController {
     }
 
     func limitByIP(_ context: CairnRequestContext) throws {
-        if let wait = self.ipLimiter.acquire("ip:\(context.clientIP ?? "unknown")") {
+        if let wait = self.ipLimiter.acquire("ip:\(RateLimiter.addressKey(context.clientIP))") {
             self.metrics.rateLimited.increment()
             throw CairnError(.rateLimited, "Too many requests", retryAfter: wait)
         }
@@ -50,7 +50,7 @@ struct AuthController {
     @Sendable func login(_ request: Request, context: CairnRequestContext) async throws -> Response {
         try self.limitByIP(context)
         let credentials = try await request.decodeJSON(as: Credentials.self, context: context, maxDepth: 4)
-        let key = "login:\(EmailAddress.normalized(credentials.email))|\(context.clientIP ?? "unknown")"
+        let key = "login:\(EmailAddress.normalized(credentials.email))|\(RateLimiter.addressKey(context.clientIP))"
         guard self.loginFailureLimiter.wouldAllow(key) else {
             self.metrics.rateLimited.increment()
             throw CairnError(.rateLimited, "Too many failed sign-ins; try again later", retryAfter: self.loginFailureLimiter.retryAfter(key))

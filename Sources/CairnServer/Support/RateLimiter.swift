@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// Token buckets keyed by a string (an IP, a user, an email+IP pair), in memory and bounded in
@@ -80,5 +81,31 @@ public final class RateLimiter: Sendable {
                 buckets.removeValue(forKey: key)
             }
         }
+    }
+}
+
+extension RateLimiter {
+    /// The rate-limit key of a client address: an IPv4 address as it is, an IPv6 address by its
+    /// /64 prefix (one subscriber usually holds a whole /64, so per-/128 buckets would let it
+    /// rotate through 2^64 of them), an IPv4-mapped IPv6 address as its IPv4 address.
+    public static func addressKey(_ address: String?) -> String {
+        guard let address, !address.isEmpty else { return "unknown" }
+        guard address.contains(":") else { return address }
+        let bare = address.split(separator: "%", maxSplits: 1).first.map(String.init) ?? address
+        let lowered = bare.lowercased()
+        if lowered.hasPrefix("::ffff:"), lowered.contains(".") {
+            return String(lowered.dropFirst("::ffff:".count))
+        }
+        let halves = lowered.components(separatedBy: "::")
+        guard halves.count <= 2 else { return lowered }
+        let head = halves[0].split(separator: ":").map(String.init)
+        let tail = halves.count == 2 ? halves[1].split(separator: ":").map(String.init) : []
+        var groups = head
+        if halves.count == 2 {
+            groups += Array(repeating: "0", count: max(0, 8 - head.count - tail.count)) + tail
+        }
+        let numbers = groups.compactMap { UInt16($0, radix: 16) }
+        guard groups.count == 8, numbers.count == 8 else { return lowered }
+        return numbers.prefix(4).map { String($0, radix: 16) }.joined(separator: ":") + "::/64"
     }
 }
