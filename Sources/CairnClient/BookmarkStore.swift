@@ -69,7 +69,7 @@ public struct BookmarkStore: Sendable {
         do { try BookmarkURL.validate(url, maxBytes: 16 * 1024) } catch { throw CairnClientError.invalid("\(error.message)") }
         var data: [String: JSONValue] = [
             "title": .string(title ?? url), "url": .string(url), "isFolder": false, "tags": .array(tags.map(JSONValue.string)),
-            "dateAdded": .number(Double(Replica.now)),
+            "dateAdded": .number(Double(self.client.clock.now)),
         ]
         if let notes { data["notes"] = .string(notes) }
         return try await self.create(data: data, parentId: parentId, index: index)
@@ -79,11 +79,11 @@ public struct BookmarkStore: Sendable {
     @discardableResult
     public func addFolder(title: String, parentId: String = "other", index: Int? = nil) async throws -> BookmarkNode {
         try await self.create(
-            data: ["title": .string(title), "isFolder": true, "tags": [], "dateAdded": .number(Double(Replica.now))], parentId: parentId, index: index)
+            data: ["title": .string(title), "isFolder": true, "tags": [], "dateAdded": .number(Double(self.client.clock.now))], parentId: parentId, index: index)
     }
 
     private func create(data: [String: JSONValue], parentId: String, index: Int?) async throws -> BookmarkNode {
-        let id = UUID().uuidString.lowercased()
+        let id = self.client.newRecordId()
         let opId = self.client.newOpId()
         let events = try await self.client.write { db, clock, _ in
             try Self.requireFolder(db, parentId)
