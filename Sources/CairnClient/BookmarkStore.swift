@@ -127,12 +127,14 @@ public struct BookmarkStore: Sendable {
         let events = try await self.client.write { db, clock, _ in
             _ = try Self.require(db, id)
             try Self.requireFolder(db, parentId)
+            // Walk up from the target. The local view can hold a cycle that does not go through
+            // `id` (concurrent moves not yet resolved by the server): stop at the first node seen
+            // twice instead of walking the loop (it used to go round it 100,000 times).
             var cursor: String? = parentId
-            var steps = 0
-            while let current = cursor, steps < 100_000 {
+            var seen = Set<String>()
+            while let current = cursor, seen.insert(current).inserted {
                 if current == id { throw CairnClientError.invalid("a folder cannot move into itself") }
                 cursor = try Replica.record(db, Self.collection, current)?.data["parentId"]?.stringValue
-                steps += 1
             }
             let position = try Self.position(db, in: parentId, at: index, excluding: id)
             return [SyncOperation(

@@ -44,6 +44,28 @@ struct ClientUnitTests {
         #expect(fast.next() > before)
     }
 
+    /// A move checks for a cycle by walking up from its target; a loop in the local view that
+    /// does not go through the moved node (two concurrent moves the server has not resolved yet)
+    /// ends the walk at once instead of going round it 100,000 times.
+    @Test func aMoveBelowALocalLoopEndsItsWalk() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-loop-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let client = try CairnClient(configuration: ClientConfiguration(
+            serverURL: URL(string: "http://127.0.0.1:9")!, credentials: .apiKey("unused"), replicaPath: directory.appendingPathComponent("r.sqlite")))
+        try await client.replica.pool.write { db in
+            for (id, parent) in [("a", "b"), ("b", "a")] {
+                let data: [String: JSONValue] = ["id": .string(id), "title": .string(id), "isFolder": true, "parentId": .string(parent), "position": "V", "tags": []]
+                try Replica.rebase(db, "bookmarks", id, base: (RecordState(data: data, deleted: false), 1))
+            }
+        }
+        let mark = try await client.bookmarks.add(url: "https://loop.example", parentId: "other")
+        let started = ContinuousClock.now
+        try await client.bookmarks.move(mark.id, to: "a")
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(try await client.bookmarks.get(mark.id)?.parentId == "a")
+        await #expect(throws: CairnClientError.self) { try await client.bookmarks.move("a", to: "b") }
+    }
+
     @Test func httpDatesParse() {
         let date = HTTPClient.httpDate("Sun, 22 Nov 2026 04:10:07 GMT")
         #expect(date.map { Int64($0.timeIntervalSince1970) } == 1_795_320_607)
