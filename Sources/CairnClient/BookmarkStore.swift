@@ -69,7 +69,7 @@ public struct BookmarkStore: Sendable {
         do { try BookmarkURL.validate(url, maxBytes: 16 * 1024) } catch { throw CairnClientError.invalid("\(error.message)") }
         var data: [String: JSONValue] = [
             "title": .string(title ?? url), "url": .string(url), "isFolder": false, "tags": .array(tags.map(JSONValue.string)),
-            "dateAdded": .number(Double(Replica.now)),
+            "dateAdded": .number(Double(self.client.clock.now)),
         ]
         if let notes { data["notes"] = .string(notes) }
         return try await self.create(data: data, parentId: parentId, index: index)
@@ -79,11 +79,11 @@ public struct BookmarkStore: Sendable {
     @discardableResult
     public func addFolder(title: String, parentId: String = "other", index: Int? = nil) async throws -> BookmarkNode {
         try await self.create(
-            data: ["title": .string(title), "isFolder": true, "tags": [], "dateAdded": .number(Double(Replica.now))], parentId: parentId, index: index)
+            data: ["title": .string(title), "isFolder": true, "tags": [], "dateAdded": .number(Double(self.client.clock.now))], parentId: parentId, index: index)
     }
 
     private func create(data: [String: JSONValue], parentId: String, index: Int?) async throws -> BookmarkNode {
-        let id = UUID().uuidString.lowercased()
+        let id = self.client.newRecordId()
         let opId = self.client.newOpId()
         let events = try await self.client.write { db, clock, _ in
             try Self.requireFolder(db, parentId)
@@ -127,12 +127,14 @@ public struct BookmarkStore: Sendable {
         let events = try await self.client.write { db, clock, _ in
             _ = try Self.require(db, id)
             try Self.requireFolder(db, parentId)
+            // Walk up from the target. The local view can hold a cycle that does not go through
+            // `id` (concurrent moves not yet resolved by the server): stop at the first node seen
+            // twice instead of walking the loop (it used to go round it 100,000 times).
             var cursor: String? = parentId
-            var steps = 0
-            while let current = cursor, steps < 100_000 {
+            var seen = Set<String>()
+            while let current = cursor, seen.insert(current).inserted {
                 if current == id { throw CairnClientError.invalid("a folder cannot move into itself") }
                 cursor = try Replica.record(db, Self.collection, current)?.data["parentId"]?.stringValue
-                steps += 1
             }
             let position = try Self.position(db, in: parentId, at: index, excluding: id)
             return [SyncOperation(

@@ -56,7 +56,8 @@ public final class CairnClient: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.replica = try Replica(path: configuration.replicaPath)
-        let http = HTTPClient(baseURL: configuration.serverURL)
+        let dates = ServerDateSink()
+        let http = HTTPClient(baseURL: configuration.serverURL, onServerDate: { dates.deliver($0) })
         self.api = AuthorizedHTTP(http: http, tokens: TokenProvider(store: configuration.credentials.store, http: http))
         let clientId: String = try self.replica.pool.write { db in
             if let given = configuration.clientId {
@@ -73,7 +74,9 @@ public final class CairnClient: Sendable {
             try String.fetchOne(db, sql: "SELECT op FROM outbox ORDER BY seq DESC LIMIT 1")
                 .flatMap { try Replica.decode(SyncOperation.self, $0)?.hlc }
         }
-        self.clock = LocalClock(node: clientId, after: newestQueued)
+        let offset = try self.replica.pool.read { db in try Replica.meta(db, "clockOffset").flatMap { Int64($0) } } ?? 0
+        self.clock = LocalClock(node: clientId, after: newestQueued, offset: offset, wall: configuration.wallClock)
+        dates.connect(self.clock)
         try self.replica.pool.write { db in try BookmarkStore.seedRoots(db) }
         let stats = try self.replica.pool.read { db in try Replica.meta(db, "stats") }
         if let stats, let decoded = try? JSONDecoder().decode(SyncStats.self, from: Data(stats.utf8)) {
@@ -220,7 +223,26 @@ public final class CairnClient: Sendable {
     }
 
     /// A new opId for an op of this device.
-    func newOpId() -> String { "\(self.clientId)-\(UUID().uuidString.lowercased())" }
+    func newOpId() -> String { "\(self.clientId)-\(self.configuration.makeIdentifier())" }
+
+    /// A new record id.
+    func newRecordId() -> String { self.configuration.makeIdentifier() }
+
+    /// Keeps the learned clock correction (see ``LocalClock``) in the replica, so that a restart
+    /// stamps offline edits with it before the first answer.
+    func persistClockOffset() async throws {
+        let offset = self.clock.offset
+        let stored = try await self.replica.meta("clockOffset").flatMap { Int64($0) } ?? 0
+        if stored != offset { try await self.replica.setMeta("clockOffset", String(offset)) }
+    }
+
+    /// Applies one pulled page: the changes and the cursor (one transaction), then moves the
+    /// clock past the newest change seen (the HLC receive rule).
+    func applyPulledPage(_ page: PullResponse) async throws -> [RecordEvent] {
+        let events = try await self.replica.applyPull(page.changes, cursor: page.cursor)
+        if let newest = page.changes.map(\.updatedAt).max() { self.clock.observe(wall: newest) }
+        return events
+    }
 
     // MARK: The sync loop
 
@@ -302,6 +324,7 @@ public final class CairnClient: Sendable {
                 stats.lastSyncAt = now
             }
             try? await self.replica.setMeta("stats", Replica.encode(self.statsValue.value))
+            try? await self.persistClockOffset()
             self.statusValue.update { $0 = .idle }
             return report
         } catch let error as CairnClientError {
@@ -466,8 +489,7 @@ public final class CairnClient: Sendable {
                 cursor = 0
                 continue
             }
-            let events = try await self.replica.applyPull(page.changes, cursor: page.cursor)
-            if let newest = page.changes.map(\.updatedAt).max() { self.clock.observe(wall: newest) }
+            let events = try await self.applyPulledPage(page)
             self.events.send(events)
             report.pulled += events.count
             if !page.hasMore || page.cursor <= cursor { return }

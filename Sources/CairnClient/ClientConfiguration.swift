@@ -101,6 +101,12 @@ public struct ClientConfiguration: Sendable {
     /// How often a running client looks for writes made by another process on the same replica.
     public var outboxCheckInterval: Duration = .seconds(1)
 
+    /// The device's wall clock in milliseconds since 1970 (tests and the simulation move or skew
+    /// it; users never set it).
+    var wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    /// New record ids and opId suffixes (the simulation makes them deterministic).
+    var makeIdentifier: @Sendable () -> String = { UUID().uuidString.lowercased() }
+
     /// Creates a configuration with the defaults of every option.
     public init(serverURL: URL, credentials: ClientCredentials, replicaPath: URL) {
         self.serverURL = serverURL

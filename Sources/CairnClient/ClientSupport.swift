@@ -142,15 +142,54 @@ final class WakeSignal: Sendable {
 }
 
 /// This device's hybrid logical clock: every local edit gets a stamp later than the last one.
+///
+/// The wall time it stamps with is the device's clock corrected by an offset learned from the
+/// server's `Date` header (S9): a device whose clock is hours off still stamps its edits with
+/// the server's notion of now, so that "the later edit wins" means the same with or without
+/// skew. The correction is in whole minutes and changes only when the device is more than 45 s
+/// away from it: the `Date` header has one-second resolution plus the network's delay, and a
+/// clock within half a minute of the server's is left to the HLC (the server clamps stamps more
+/// than 60 s ahead anyway).
 final class LocalClock: Sendable {
-    private let last: Mutex<HLC>
+    private struct State {
+        var last: HLC
+        var offset: Int64
+    }
+
+    private let state: Mutex<State>
     let node: String
+    private let wall: @Sendable () -> Int64
 
     /// Starts after `last`: the newest stamp this device already queued (a new process must not
     /// stamp an edit before one it queued earlier, even if the wall clock stepped back).
-    init(node: String, after last: HLC? = nil) {
+    init(
+        node: String, after last: HLC? = nil, offset: Int64 = 0,
+        wall: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) {
         self.node = node
-        self.last = Mutex(last ?? HLC(wall: 0, node: node))
+        self.wall = wall
+        self.state = Mutex(State(last: last ?? HLC(wall: 0, node: node), offset: offset))
+    }
+
+    /// The correction (ms) added to the device's clock.
+    var offset: Int64 { self.state.withLock { $0.offset } }
+
+    /// The device's wall clock with the correction, in ms since 1970.
+    var now: Int64 {
+        let offset = self.offset
+        return self.wall() + offset
+    }
+
+    /// Learns the device's distance to the server's clock from the server's time as an answer
+    /// stated it (`Date`, whole seconds, in ms). Returns true when the correction changed.
+    @discardableResult
+    func observeServerDate(_ server: Int64) -> Bool {
+        let raw = server - self.wall()
+        return self.state.withLock { state in
+            guard abs(raw - state.offset) > 45_000 else { return false }
+            state.offset = Int64((Double(raw) / 60_000).rounded()) * 60_000
+            return true
+        }
     }
 
     /// Moves the clock past a time seen on the server (a pulled change's `updatedAt`), so that an
@@ -158,17 +197,30 @@ final class LocalClock: Sendable {
     /// behind (the receive rule of a hybrid logical clock).
     func observe(wall: Int64) {
         guard wall <= HLC.maximumWall else { return }
-        self.last.withLock { last in
-            if wall > last.wall { last = HLC(wall: wall, counter: 0, node: self.node) }
+        self.state.withLock { state in
+            if wall > state.last.wall { state.last = HLC(wall: wall, counter: 0, node: self.node) }
         }
     }
 
     func next() -> HLC {
-        let wall = Int64(Date().timeIntervalSince1970 * 1000)
-        return self.last.withLock { last in
-            last = last.wall < wall ? HLC(wall: wall, counter: 0, node: self.node) : last.successor(after: last, node: self.node)
-            return last
+        let device = self.wall()
+        return self.state.withLock { state in
+            let wall = device + state.offset
+            state.last = state.last.wall < wall ? HLC(wall: wall, counter: 0, node: self.node) : state.last.successor(after: state.last, node: self.node)
+            return state.last
         }
+    }
+}
+
+/// Hands the server's `Date` of every HTTP answer to the clock once the client has one.
+final class ServerDateSink: Sendable {
+    private let clock = Mutex<LocalClock?>(nil)
+
+    func connect(_ clock: LocalClock) { self.clock.withLock { $0 = clock } }
+
+    func deliver(_ milliseconds: Int64) {
+        let clock = self.clock.withLock { $0 }
+        clock?.observeServerDate(milliseconds)
     }
 }
 

@@ -9,10 +9,13 @@ struct HTTPClient: Sendable {
     let baseURL: URL
     let timeout: TimeInterval
     let session: URLSession
+    /// Called with the server's clock (the `Date` header, in ms) of every answer.
+    let onServerDate: (@Sendable (Int64) -> Void)?
 
-    init(baseURL: URL, timeout: TimeInterval = 30) {
+    init(baseURL: URL, timeout: TimeInterval = 30, onServerDate: (@Sendable (Int64) -> Void)? = nil) {
         self.baseURL = baseURL
         self.timeout = timeout
+        self.onServerDate = onServerDate
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = timeout
         configuration.httpShouldSetCookies = false
@@ -59,6 +62,11 @@ struct HTTPClient: Sendable {
             throw CairnClientError.offline((error as? URLError).map { "\($0.code)" } ?? "\(error)")
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        if let onServerDate, let header = (response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Date"),
+            let date = Self.httpDate(header)
+        {
+            onServerDate(Int64(date.timeIntervalSince1970 * 1000))
+        }
         guard (200..<300).contains(status) else {
             let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: data)
             if status == 502 || status == 503 || status == 504, envelope == nil {
@@ -69,6 +77,17 @@ struct HTTPClient: Sendable {
                 message: envelope?.error.message ?? HTTPURLResponse.localizedString(forStatusCode: status))
         }
         return data
+    }
+}
+
+extension HTTPClient {
+    /// Reads an HTTP date (`Sun, 22 Nov 2026 04:10:00 GMT`, RFC 9110 IMF-fixdate).
+    static func httpDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text)
     }
 }
 

@@ -166,6 +166,29 @@ final class Replica: Sendable {
         }
     }
 
+    /// The id of the `index % count`-th live record of a collection in id order (bookmark
+    /// folders only, when `foldersOnly`), or `nil` when there is none; SQLite does the work (the
+    /// simulation picks what to edit with it).
+    func pickLive(_ collection: String, foldersOnly: Bool = false, index: UInt64) async throws -> String? {
+        try await self.pool.read { db in
+            let filter = "collection = ? AND view IS NOT NULL AND deleted = 0" + (foldersOnly ? " AND json_extract(view, '$.isFolder') = 1" : "")
+            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM records WHERE \(filter)", arguments: [collection]) ?? 0
+            guard count > 0 else { return nil }
+            return try String.fetchOne(
+                db, sql: "SELECT id FROM records WHERE \(filter) ORDER BY id LIMIT 1 OFFSET ?", arguments: [collection, Int(index % UInt64(count))])
+        }
+    }
+
+    /// The server versions this replica knows for records (0 for unknown ones).
+    func knownVersions(_ keys: [(collection: String, id: String)]) async throws -> [Int64] {
+        try await self.pool.read { db in
+            try keys.map {
+                try Int64.fetchOne(
+                    db, sql: "SELECT base_version FROM records WHERE collection = ? AND id = ?", arguments: [$0.collection, $0.id]) ?? 0
+            }
+        }
+    }
+
     /// The server state (base) of a record.
     private static func base(_ db: Database, _ collection: String, _ id: String) throws -> (RecordState, Int64) {
         guard let row = try Row.fetchOne(
@@ -186,6 +209,9 @@ final class Replica: Sendable {
             guard let op = try Self.decode(SyncOperation.self, text) else { continue }
             view = OperationFold.apply(op, to: view)
         }
+        // Without pending ops the view is the base: encode it once.
+        let baseText = try base.data.map(Self.encode)
+        let viewText = ops.isEmpty ? baseText : try view.data.map(Self.encode)
         try db.execute(
             sql: """
                 INSERT INTO records (collection, id, base, base_version, base_deleted, view, deleted, pending, updated_at)
@@ -194,11 +220,10 @@ final class Replica: Sendable {
                     base_deleted = excluded.base_deleted, view = excluded.view, deleted = excluded.deleted,
                     pending = excluded.pending, updated_at = excluded.updated_at
                 """,
-            arguments: [
-                collection, id, try base.data.map(Self.encode), version, base.deleted,
-                try view.data.map(Self.encode), view.deleted, !ops.isEmpty, Self.now,
-            ])
-        return try Self.record(db, collection, id)
+            arguments: [collection, id, baseText, version, base.deleted, viewText, view.deleted, !ops.isEmpty, Self.now])
+        // The record as `record(_:_:_:)` would read it back, without reading and decoding it again.
+        guard let data = view.data else { return nil }
+        return LocalRecord(collection: collection, id: id, data: data, deleted: view.deleted, version: version, pending: !ops.isEmpty)
     }
 
     // MARK: Outbox

@@ -17,6 +17,61 @@ struct ClientUnitTests {
         #expect(after.wall >= seen)
     }
 
+    /// S9: a device a day fast or slow stamps with the server's time once it has seen a `Date`
+    /// header; a clock within 45 s of the server's is left alone (the HLC covers it).
+    @Test func theClockCorrectsADayOfSkewFromTheServersDate() {
+        let server: Int64 = 1_790_000_123_456
+        for skew: Int64 in [86_400_000, -86_400_000, 3_600_000 + 20_000] {
+            let clock = LocalClock(node: "skewed", wall: { server + skew })
+            #expect(clock.observeServerDate(server / 1000 * 1000))
+            #expect(abs(clock.next().wall - server) < 30_000)
+            // Another answer a second later changes nothing (no flapping on the Date's resolution)
+            #expect(!clock.observeServerDate(server / 1000 * 1000 + 1000))
+        }
+        // A whole number of minutes off: corrected exactly
+        let exact = LocalClock(node: "exact", wall: { server - 86_400_000 })
+        exact.observeServerDate(server / 1000 * 1000)
+        #expect(exact.offset == 86_400_000)
+        #expect(exact.now == server)
+        // 40 s off is not corrected
+        let close = LocalClock(node: "close", wall: { server + 40_000 })
+        #expect(!close.observeServerDate(server / 1000 * 1000))
+        #expect(close.offset == 0)
+        // A correction backwards never makes stamps go back
+        let fast = LocalClock(node: "fast", wall: { server + 86_400_000 })
+        let before = fast.next()
+        fast.observeServerDate(server / 1000 * 1000)
+        #expect(fast.next() > before)
+    }
+
+    /// A move checks for a cycle by walking up from its target; a loop in the local view that
+    /// does not go through the moved node (two concurrent moves the server has not resolved yet)
+    /// ends the walk at once instead of going round it 100,000 times.
+    @Test func aMoveBelowALocalLoopEndsItsWalk() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-loop-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let client = try CairnClient(configuration: ClientConfiguration(
+            serverURL: URL(string: "http://127.0.0.1:9")!, credentials: .apiKey("unused"), replicaPath: directory.appendingPathComponent("r.sqlite")))
+        try await client.replica.pool.write { db in
+            for (id, parent) in [("a", "b"), ("b", "a")] {
+                let data: [String: JSONValue] = ["id": .string(id), "title": .string(id), "isFolder": true, "parentId": .string(parent), "position": "V", "tags": []]
+                try Replica.rebase(db, "bookmarks", id, base: (RecordState(data: data, deleted: false), 1))
+            }
+        }
+        let mark = try await client.bookmarks.add(url: "https://loop.example", parentId: "other")
+        let started = ContinuousClock.now
+        try await client.bookmarks.move(mark.id, to: "a")
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(try await client.bookmarks.get(mark.id)?.parentId == "a")
+        await #expect(throws: CairnClientError.self) { try await client.bookmarks.move("a", to: "b") }
+    }
+
+    @Test func httpDatesParse() {
+        let date = HTTPClient.httpDate("Sun, 22 Nov 2026 04:10:07 GMT")
+        #expect(date.map { Int64($0.timeIntervalSince1970) } == 1_795_320_607)
+        #expect(HTTPClient.httpDate("yesterday") == nil)
+    }
+
     @Test func localOperationsFoldLikeTheServer() {
         var state = RecordState.absent
         state = OperationFold.apply(SyncOperation(opId: "1", type: .upsert, collection: "notes", id: "n", data: ["a": 1, "b": 2]), to: state)
