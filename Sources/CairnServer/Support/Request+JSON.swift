@@ -52,12 +52,13 @@ enum JSONResponse {
         if let representable = value as? any JSONValueRepresentable {
             var bytes: [UInt8] = []
             bytes.reserveCapacity(1024)
-            representable.jsonValue.writeJSON(to: &bytes)
+            // Keys sorted, as JSONEncoder's answers were: stable bytes for equal answers.
+            representable.jsonValue.writeJSON(to: &bytes, sortedKeys: true)
             return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         if let json = value as? JSONValue {
             var bytes: [UInt8] = []
-            json.writeJSON(to: &bytes)
+            json.writeJSON(to: &bytes, sortedKeys: true)
             return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         let encoder = JSONEncoder()

@@ -153,10 +153,6 @@ final class SyncConnection: Sendable {
         defer { self.continuation.finish() }
         do {
             try await self.readMessages(inbound)
-        } catch is CancellationError {
-            // The connection is being torn down (the writer or the session ended first): not a
-            // failure of the client's, so no 1011.
-            return
         } catch {
             // Kept before the session hears that reading ended (the defer above).
             self.readFailure.withLock { $0 = error }
@@ -167,9 +163,6 @@ final class SyncConnection: Sendable {
     private func readMessages(_ inbound: WebSocketInboundStream) async throws {
         for try await message in inbound.messages(maxSize: self.limits.maxWebSocketMessageBytes) {
             guard self.inboundLimiter.acquire("in") == nil else {
-                // Every message is answered: with the outbox full, reading waits (TCP then slows
-                // the sender) instead of dropping the answer.
-                await self.outbox.waitForSpace()
                 _ = self.outbox.enqueue(Session.encode(["type": "error", "code": "RATE_LIMITED", "message": "Too many messages; slow down"]))
                 continue
             }
@@ -179,7 +172,6 @@ final class SyncConnection: Sendable {
             case .text(let text):
                 let event = Self.decode(text, maxDepth: self.limits.maxJSONDepth)
                 if case .dropped = self.continuation.yield(event) {
-                    await self.outbox.waitForSpace()
                     _ = self.outbox.enqueue(Session.encode(["type": "error", "code": "RATE_LIMITED", "message": "Too many messages in flight"]))
                 }
             }
@@ -378,8 +370,7 @@ struct Session {
         case .auth:
             return
         case .ping:
-            // A reply the client asked for waits for room rather than overflowing the outbox.
-            _ = await self.sendWaiting(["type": "pong"])
+            self.send(["type": "pong"])
         case .syncRequest(let lastSyncVersion, let collections):
             await self.syncRequest(since: lastSyncVersion, collections: collections, profileId: profile.id)
         case .push(let operations, let atomic, let strategy):
