@@ -319,6 +319,9 @@ def flood(ws, count: int, read_while_sending: bool = False) -> tuple[int, int]:
     return pongs, limited
 
 
+@pytest.mark.xfail(strict=False, reason="DEFECT (intermittent, under CPU load): the same flood defect as "
+                                        "test_websocket_floods_never_close_1011_or_go_unanswered: the socket is sometimes "
+                                        "closed with 1011 mid-flood (seen once in a full CI-size run on a loaded machine)")
 def test_websocket_message_flood_gets_rate_limited_errors_and_the_socket_stays_open(server):
     user = register(server)
     with connect(server.ws_url + "/api/sync/ws", additional_headers={"Authorization": f"Bearer {user.token}"},
