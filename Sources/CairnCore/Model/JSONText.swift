@@ -260,15 +260,7 @@ struct JSONReader {
             guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: ":") else { throw self.error("expected ':'") }
             self.index += 1
             object[key] = try self.readValue()
-            self.skipWhitespace()
-            guard self.index < self.bytes.count else { throw self.error("unexpected end") }
-            let byte = self.bytes[self.index]
-            self.index += 1
-            if byte == UInt8(ascii: "}") { break }
-            guard byte == UInt8(ascii: ",") else {
-                self.index -= 1
-                throw self.error("expected ',' or '}'")
-            }
+            if try self.closes(UInt8(ascii: "}")) { break }
         }
         self.depth -= 1
         return object
@@ -286,18 +278,26 @@ struct JSONReader {
         }
         while true {
             items.append(try self.readValue())
-            self.skipWhitespace()
-            guard self.index < self.bytes.count else { throw self.error("unexpected end") }
-            let byte = self.bytes[self.index]
-            self.index += 1
-            if byte == UInt8(ascii: "]") { break }
-            guard byte == UInt8(ascii: ",") else {
-                self.index -= 1
-                throw self.error("expected ',' or ']'")
-            }
+            if try self.closes(UInt8(ascii: "]")) { break }
         }
         self.depth -= 1
         return items
+    }
+
+    /// After a member or element: `true` at `closing` (consumed), `false` at a comma (consumed).
+    mutating func closes(_ closing: UInt8) throws -> Bool {
+        self.skipWhitespace()
+        guard self.index < self.bytes.count else { throw self.error("unexpected end") }
+        switch self.bytes[self.index] {
+        case closing:
+            self.index += 1
+            return true
+        case UInt8(ascii: ","):
+            self.index += 1
+            return false
+        default:
+            throw self.error("expected ',' or '\(Character(Unicode.Scalar(closing)))'")
+        }
     }
 
     mutating func readString() throws -> String {

@@ -244,10 +244,6 @@ struct Session {
         value.jsonText
     }
 
-    static func json(_ value: some Encodable) -> JSONValue {
-        (try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))) ?? .null
-    }
-
     /// Queues a message (a reply or a live update). Returns `false` on overflow, after dropping
     /// the backlog and queueing `resync`.
     @discardableResult
