@@ -312,15 +312,15 @@ public struct BookmarkStore: Sendable {
 
     static func children(_ db: Database, _ parentId: String) throws -> [BookmarkNode] {
         let rows = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT id, view, deleted, base_version, pending FROM records
-                WHERE collection = 'bookmarks' AND deleted = 0 AND view IS NOT NULL AND json_extract(view, '$.parentId') = ?
-                """,
+            db.cachedStatement(
+                sql: """
+                    SELECT id, view, deleted, base_version, pending FROM records
+                    WHERE collection = 'bookmarks' AND json_extract(view, '$.parentId') = ? AND deleted = 0 AND view IS NOT NULL
+                    """),
             arguments: [parentId])
         return try rows.map { row in
             BookmarkNode(LocalRecord(
-                collection: collection, id: row["id"], data: try Replica.decode([String: JSONValue].self, row["view"]) ?? [:],
+                collection: collection, id: row["id"], data: try Replica.decodeFields(row["view"]) ?? [:],
                 deleted: row["deleted"], version: row["base_version"], pending: row["pending"]))
         }.sorted(by: BookmarkNode.ordered)
     }
@@ -337,7 +337,18 @@ public struct BookmarkStore: Sendable {
 
     /// The key for a node placed at `index` among the live children of `parentId` (default: last).
     static func position(_ db: Database, in parentId: String, at index: Int?, excluding id: String?) throws -> String {
-        let siblings = try children(db, parentId).filter { $0.id != id }
+        // Only the keys of the siblings: nothing else of them is decoded.
+        let siblings = try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT id, json_extract(view, '$.position') AS position FROM records
+                    WHERE collection = 'bookmarks' AND json_extract(view, '$.parentId') = ? AND deleted = 0 AND view IS NOT NULL
+                    """),
+            arguments: [parentId]
+        ).compactMap { row -> (position: String, id: String)? in
+            let sibling: String = row["id"]
+            return sibling == id ? nil : ((row["position"] as String?) ?? "", sibling)
+        }.sorted { ($0.position, $0.id) < ($1.position, $1.id) }
         let at = min(max(index ?? siblings.count, 0), siblings.count)
         let lower = at > 0 ? siblings[at - 1].position : nil
         let upper = at < siblings.count ? siblings[at].position : nil

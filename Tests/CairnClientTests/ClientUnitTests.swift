@@ -1,5 +1,6 @@
 import CairnCore
 import Foundation
+import GRDB
 import Testing
 
 @testable import CairnClient
@@ -64,6 +65,41 @@ struct ClientUnitTests {
         #expect(ContinuousClock.now - started < .seconds(2))
         #expect(try await client.bookmarks.get(mark.id)?.parentId == "a")
         await #expect(throws: CairnClientError.self) { try await client.bookmarks.move("a", to: "b") }
+    }
+
+    /// The outbox stores ops with CairnCore's JSON writer and reads them back with its reader: every
+    /// field survives, and an op stored by Foundation's JSONEncoder (older replicas) still reads.
+    @Test func outboxOpsRoundTripThroughTheStoredText() throws {
+        let full = SyncOperation(
+            opId: "d-1", type: .move, collection: "bookmarks", id: "b 1", data: ["title": "é \"q\"", "n": 1.5, "tags": ["x"]],
+            patch: ["url": .null], expectedVersion: 42, parentId: "toolbar", index: 3, afterId: "a", beforeId: "c", position: "Vk",
+            hlc: HLC(wall: 1_790_000_000_123, counter: 7, node: "dev"))
+        let bare = SyncOperation(opId: "d-2", type: .delete, collection: "notes", id: "n1")
+        for op in [full, bare] {
+            #expect(try Replica.decode(SyncOperation.self, Replica.encode(op)) == op)
+            let legacy = String(decoding: try JSONEncoder().encode(op), as: UTF8.self)
+            #expect(try Replica.decode(SyncOperation.self, legacy) == op)
+        }
+        let fields: [String: JSONValue] = ["title": "t", "tags": [], "deleted": false, "n": 12, "nested": ["a": [1, 2]]]
+        #expect(try Replica.decodeFields(Replica.encode(fields)) == fields)
+    }
+
+    /// Placing a node reads its siblings through the parent index, not every record.
+    @Test func placingANodeUsesTheChildrenIndex() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-plan-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let replica = try Replica(path: directory.appendingPathComponent("r.sqlite"))
+        let plan = try await replica.pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    EXPLAIN QUERY PLAN SELECT id, json_extract(view, '$.position') AS position FROM records
+                    WHERE collection = 'bookmarks' AND json_extract(view, '$.parentId') = ? AND deleted = 0 AND view IS NOT NULL
+                    """,
+                arguments: ["other"]
+            ).map { $0["detail"] as String }
+        }
+        #expect(plan.contains { $0.contains("USING INDEX records_by_parent") }, "\(plan)")
     }
 
     @Test func httpDatesParse() {

@@ -22,7 +22,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(text.utf8))
+        try JSONValueDecoder().decode(T.self, from: JSONValue.parse(text))
     }
 
     /// The JSON text of record data (the direct writer, not `JSONEncoder`).
@@ -297,13 +297,20 @@ final class SQLiteSyncTransaction: SyncTransaction {
 
     // MARK: Writes
 
+    /// Runs `body` in a savepoint inside the open transaction: rolled back alone when it throws.
+    /// The three statements stay prepared (GRDB's `inSavepoint` prepares them again each time,
+    /// and a push runs one savepoint per op).
     func savepoint<T>(_ body: () throws -> T) throws -> T {
-        var value: T?
-        try self.db.inSavepoint {
-            value = try body()
-            return .commit
+        try self.db.cachedStatement(sql: "SAVEPOINT op").execute()
+        do {
+            let value = try body()
+            try self.db.cachedStatement(sql: "RELEASE SAVEPOINT op").execute()
+            return value
+        } catch {
+            try? self.db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT op").execute()
+            try? self.db.cachedStatement(sql: "RELEASE SAVEPOINT op").execute()
+            throw error
         }
-        return value!
     }
 
     func setSequence(_ profileId: String, _ seq: Int64) throws {
