@@ -188,7 +188,11 @@ def test_a_stalled_socket_gets_resync_and_does_not_slow_the_others(cairn):
                 seen.update(e["bookmarkId"] for e in message["events"])
                 applied = message["syncVersion"]
     except Closed as closed:
-        assert closed.code in (1008, 1013), f"stalled socket closed with {closed.code} {closed.reason}"
+        if closed.code == 1001 and closed.reason == "Ping timeout":
+            # The same ping timeout, when its close frame got through before the reset.
+            assert time.monotonic() - load_started > 55, "the stalled socket was closed before its ping timeout"
+        else:
+            assert closed.code in (1008, 1013), f"stalled socket closed with {closed.code} {closed.reason}"
     except (BrokenPipeError, ConnectionResetError):
         # A socket that read nothing for more than two ping periods (30 s each) is dropped by the
         # server's ping timeout (docs/websocket.md, Heartbeat): at 60 s of load that is expected.

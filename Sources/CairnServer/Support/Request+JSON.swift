@@ -52,8 +52,9 @@ enum JSONResponse {
         if let representable = value as? any JSONValueRepresentable {
             var bytes: [UInt8] = []
             bytes.reserveCapacity(1024)
-            // Keys sorted, as JSONEncoder's answers were: stable bytes for equal answers.
-            representable.jsonValue.writeJSON(to: &bytes, sortedKeys: true)
+            // Keys sorted, as JSONEncoder's answers were: stable bytes for equal answers. Except
+            // in pull pages (up to 5,000 records): sorting their keys took a third of the time.
+            representable.jsonValue.writeJSON(to: &bytes, sortedKeys: !(value is PullResponse))
             return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         if let json = value as? JSONValue {
