@@ -29,7 +29,8 @@ final class FeedCache: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Most pages kept at once (each is at most one page of 200 events).
+    /// Most pages kept at once (each is at most one page of 200 events, except the first page of a
+    /// resync from 0, which reaches the purge horizon).
     let capacity: Int
 
     init(capacity: Int = 256) {

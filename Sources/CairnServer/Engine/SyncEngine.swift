@@ -136,7 +136,8 @@ public struct SyncEngine: Sendable {
 
     // MARK: Pull
 
-    /// Changed records since `since`, oldest first, at most `limit`; `410 RESYNC_REQUIRED` when
+    /// Changed records since `since`, oldest first, at most `limit` (except that a page from
+    /// behind the purge horizon, a resync from 0, reaches the horizon); `410 RESYNC_REQUIRED` when
     /// `since` is behind the purge horizon or ahead of the profile.
     public func pull(profileId: String, since: Int64, collections: [String]?, limit: Int) async throws -> PullResponse {
         let limit = max(1, min(limit, 5000))
@@ -154,10 +155,26 @@ public struct SyncEngine: Sendable {
         guard let profile = try reader.profileState(profileId) else { throw CairnError.notFound("Profile") }
         try Self.checkCursor(since, profile: profile)
         var records = try reader.changedRecords(profileId, since: since, collections: collections, limit: limit + 1, withStamps: false)
-        let hasMore = records.count > limit
+        var hasMore = records.count > limit
         if hasMore { records.removeLast() }
+        var cursor = hasMore ? (records.last?.version ?? since) : max(since, profile.seq)
+        if hasMore, cursor < profile.purgeSeq {
+            // A page of a pull from 0 that ended behind the purge horizon would hand out a cursor
+            // the next pull refuses (410), and the resync could never finish. It goes on to the
+            // horizon instead: every record up to it, and the horizon as its cursor.
+            let chunk = max(limit, 500)
+            while true {
+                let more = try reader.changedRecords(profileId, since: records.last?.version ?? since, collections: collections, limit: chunk, withStamps: false)
+                let below = more.prefix { $0.version <= profile.purgeSeq }
+                records += below
+                if below.count < more.count || more.count < chunk {
+                    hasMore = below.count < more.count
+                    break
+                }
+            }
+            cursor = hasMore ? profile.purgeSeq : max(since, profile.seq)
+        }
         let changes = try Self.changes(records, reader: reader, profileId: profileId)
-        let cursor = hasMore ? (records.last?.version ?? since) : max(since, profile.seq)
         return (records, changes, cursor, hasMore)
     }
 
