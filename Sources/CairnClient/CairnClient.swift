@@ -473,6 +473,9 @@ public final class CairnClient: Sendable {
     private func pullAll(into report: inout SyncReport) async throws {
         var cursor = try await self.cursor()
         var restarted = false
+        // During a resync from 0: every record the server still has. What the replica knows from
+        // the server and is not among them was deleted and its tombstone purged.
+        var seen: Set<ReplicaKey>?
         while !Task.isCancelled {
             var query = self.profileQuery + [
                 URLQueryItem(name: "since", value: String(cursor)), URLQueryItem(name: "limit", value: String(self.configuration.pullPageSize)),
@@ -486,13 +489,20 @@ public final class CairnClient: Sendable {
             } catch CairnClientError.server(410, _, _) where !restarted {
                 // Behind the purge horizon (or ahead of a reset server): pull everything again.
                 restarted = true
+                seen = []
                 cursor = 0
                 continue
             }
-            let events = try await self.applyPulledPage(page)
+            var events = try await self.applyPulledPage(page)
+            if seen != nil { for change in page.changes { seen?.insert(ReplicaKey(collection: change.collection, id: change.id)) } }
+            let done = !page.hasMore || page.cursor <= cursor
+            if done, let seen {
+                // The copy now equals what the server sent (sync.md, "To resync"): drop the rest.
+                events += try await self.replica.dropServerRecords(except: seen, collections: self.configuration.collections)
+            }
             self.events.send(events)
             report.pulled += events.count
-            if !page.hasMore || page.cursor <= cursor { return }
+            if done { return }
             cursor = page.cursor
         }
     }

@@ -38,6 +38,12 @@ public struct RecordEvent: Sendable, Equatable {
     public var record: LocalRecord?
 }
 
+/// A record's place in the replica.
+struct ReplicaKey: Hashable, Sendable {
+    var collection: String
+    var id: String
+}
+
 /// An operation waiting in the outbox.
 struct PendingOperation: Sendable {
     var seq: Int64
@@ -377,6 +383,28 @@ final class Replica: Sendable {
                 }
             }
             try Self.setMeta(db, "cursor", String(cursor))
+            return events
+        }
+    }
+
+    /// After a resync from 0 (a `410`): every record the server once sent that was not in the
+    /// resync (`kept`) no longer exists there, its tombstone purged. Its server state becomes
+    /// absent; a record with pending ops keeps what they make of nothing (a create stays, an
+    /// update of the gone record is the server's to refuse), one without is removed.
+    func dropServerRecords(except kept: Set<ReplicaKey>, collections: [String]?) async throws -> [RecordEvent] {
+        try await self.pool.write { db in
+            var events: [RecordEvent] = []
+            let rows = try Row.fetchAll(db, sql: "SELECT collection, id FROM records WHERE base_version > 0")
+            for row in rows {
+                let key = ReplicaKey(collection: row[0], id: row[1])
+                if kept.contains(key) { continue }
+                if let collections, !collections.contains(key.collection) { continue }
+                let record = try Self.rebase(db, key.collection, key.id, base: (.absent, 0))
+                try db.execute(
+                    sql: "DELETE FROM records WHERE collection = ? AND id = ? AND view IS NULL AND pending = 0",
+                    arguments: [key.collection, key.id])
+                events.append(RecordEvent(collection: key.collection, id: key.id, origin: .remote, record: record))
+            }
             return events
         }
     }

@@ -2,6 +2,7 @@ import CairnClient
 import CairnCore
 import CairnTestFixtures
 import Foundation
+import GRDB
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -361,6 +362,47 @@ struct SDKLiveTests {
         #expect(desktopTombstones == 2 && mobileTombstones == 2)
         #expect(try await serverCount() == 8)
         _ = await account.server.terminate()
+    }
+
+    /// A device that was offline while a record was deleted and its tombstone purged gets `410`,
+    /// pulls everything again, and drops the record: its copy equals the server's afterwards
+    /// (sync.md, "To resync"), while a record it created offline meanwhile is kept and pushed.
+    @Test func aResyncAfterAPurgeDropsWhatTheServerNoLongerHas() async throws {
+        let root = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = root.appendingPathComponent("server")
+        let account = try await LiveAccount.start(dataDirectory: data)
+        let laptop = try Self.client(account, replica: root.appendingPathComponent("laptop.sqlite")) { $0.clientId = "laptop" }
+        let phone = try Self.client(account, replica: root.appendingPathComponent("phone.sqlite")) { $0.clientId = "phone" }
+        for id in ["kept", "gone"] { try await laptop.collection("notes").put(id, ["text": .string(id)]) }
+        try await laptop.forceSync()
+        try await phone.forceSync()
+        #expect(try await phone.collection("notes").all().count == 2)
+
+        // The laptop deletes one; the phone, offline, writes a new one
+        try await laptop.collection("notes").delete("gone")
+        try await laptop.forceSync()
+        try await phone.collection("notes").put("offline", ["text": "written offline"])
+        // Three days later the server purges the tombstone (the delete is back-dated in the
+        // database, and a server with a one-day retention purges when it starts)
+        _ = await account.server.terminate()
+        let database = try DatabaseQueue(path: data.appendingPathComponent("cairn.sqlite").path)
+        try await database.write { db in
+            try db.execute(sql: "UPDATE records SET deleted_at = deleted_at - 3 * 86400000, updated_at = updated_at - 3 * 86400000 WHERE deleted = 1")
+        }
+        try database.close()
+        let restarted = try LiveServerProcess(
+            dataDirectory: data, port: try #require(account.base.port), extraArguments: ["--tombstone-retention-days", "1"])
+        try await restarted.start()
+        defer { Task { _ = await restarted.terminate() } }
+
+        // The phone's cursor is behind the horizon: 410, a pull from 0, and "gone" is gone
+        try await phone.forceSync()
+        #expect(try await phone.collection("notes").get("gone") == nil)
+        #expect(try await phone.collection("notes").all().map(\.id).sorted() == ["kept", "offline"])
+        try await laptop.forceSync()
+        #expect(try await laptop.collection("notes").all().map(\.id).sorted() == ["kept", "offline"])
+        #expect(try await phone.pendingCount() == 0)
     }
 
     @Test func aStartedClientGetsAnotherDevicesChangeInRealTime() async throws {
