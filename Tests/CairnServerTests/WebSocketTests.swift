@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import NIOWebSocket
+import Synchronization
 import Testing
 
 @testable import CairnServer
@@ -323,5 +324,137 @@ struct WebSocketTests {
             #expect(await third.next("auth_error") != nil)
             #expect(await third.closeCode() == WebSocketErrorCode(codeNumber: 1013))
         }
+    }
+
+    /// A client that sends thousands of pings before reading anything (its receive buffer small,
+    /// its outbox 16 messages) gets exactly one answer per ping, `pong` or `error` `RATE_LIMITED`,
+    /// and its socket stays open: replies are not dropped when the outbox fills (the server stops
+    /// reading from that client instead), and the writer never stops while the socket is open.
+    @Test func aFloodSentBeforeReadingGetsOneAnswerPerMessageAndTheSocketStaysOpen() async throws {
+        try await withLiveServer(configure: { $0.webSocketOutboxMessages = 16 }) { client, port, _ in
+            let device = try await Device.register(client, "ws-flood@example.com")
+            let token = device.token
+            let outcome = await onOwnThread { Self.floodBeforeReading(port: port, token: token, count: 3000) }
+            #expect(outcome.pongs + outcome.limited == 3000, "\(outcome)")
+            #expect(outcome.others.isEmpty, "\(outcome)")
+            #expect(outcome.closeCode == nil, "\(outcome)")
+            // At least the first 64 are served (64 may wait to be handled); part of the flood is
+            // refused.
+            #expect(outcome.pongs >= 64 && outcome.limited > 0, "\(outcome)")
+            #expect(outcome.answeredAfterwards, "\(outcome)")
+        }
+    }
+
+    struct FloodOutcome: Sendable {
+        var pongs = 0
+        var limited = 0
+        /// Types of other messages (a `resync` would mean dropped answers).
+        var others: [String] = []
+        /// The code of a close frame from the server (`-1`: the upgrade or `auth_success` failed).
+        var closeCode: Int?
+        /// Whether a ping sent after the flood, once the rate limit refilled, got its `pong`.
+        var answeredAfterwards = false
+    }
+
+    /// Sends `count` pings from one thread while this one waits a second before reading: the
+    /// server's answers back up in its outbox meanwhile. Then reads every answer.
+    static func floodBeforeReading(port: Int, token: String, count: Int) -> FloodOutcome {
+        var outcome = FloodOutcome()
+        guard let socket = RawWebSocketClient(port: port, token: token, receiveBuffer: 4096),
+            case .text(let hello)? = socket.readFrame(timeout: 10), hello.contains("auth_success")
+        else {
+            outcome.closeCode = -1
+            return outcome
+        }
+        let sent = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            for _ in 0..<count where !socket.sendText(#"{"type":"ping"}"#) { break }
+            sent.signal()
+        }
+        Thread.sleep(forTimeInterval: 1)
+        reading: while outcome.pongs + outcome.limited < count {
+            switch socket.readFrame(timeout: 10) {
+            case .text(let text):
+                let message = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+                switch (message?["type"]?.stringValue, message?["code"]?.stringValue) {
+                case ("pong", _): outcome.pongs += 1
+                case ("error", "RATE_LIMITED"): outcome.limited += 1
+                case (let type, _): outcome.others.append(type ?? text)
+                }
+            case .close(let code):
+                outcome.closeCode = code ?? -1
+                break reading
+            case .control:
+                continue
+            case nil:
+                // Nothing for 10 s, or the connection ended: the count above tells.
+                break reading
+            }
+        }
+        _ = sent.wait(timeout: .now() + 30)
+        guard outcome.closeCode == nil else { return outcome }
+        // 1.2 s refill at 50 a second: the next ping is served.
+        Thread.sleep(forTimeInterval: 1.2)
+        socket.sendText(#"{"type":"ping"}"#)
+        while case .some(let frame) = socket.readFrame(timeout: 10) {
+            if case .text(let text) = frame, text.contains("pong") {
+                outcome.answeredAfterwards = true
+                break
+            }
+        }
+        return outcome
+    }
+}
+
+/// The bounded outbox on its own.
+@Suite("WebSocket outbox")
+struct OutboxTests {
+    /// The writer waits for messages while the session and the reader queue them from other
+    /// threads. A message queued just as the writer starts waiting must reach it: it was read as
+    /// the end of the queue (the writer stopped, and the socket was closed with 1011 mid-flood),
+    /// or the writer was never woken (the socket went deaf).
+    @Test func aMessageQueuedAsTheWriterStartsWaitingReachesIt() async {
+        for round in 0..<100 {
+            let outbox = Outbox(maxMessages: 1 << 20, maxBytes: 1 << 30)
+            let count = 2000
+            let received = Mutex(0)
+            let ended = Mutex(false)
+            Task.detached {
+                while received.withLock({ $0 }) < count, await outbox.next() != nil { received.withLock { $0 += 1 } }
+                ended.withLock { $0 = true }
+            }
+            await Task.detached {
+                for index in 0..<count {
+                    _ = outbox.enqueue("m\(index)", kind: .stream)
+                    if index % 3 == 0 { await Task.yield() }
+                }
+            }.value
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !ended.withLock({ $0 }) && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(1)) }
+            let delivered = received.withLock { $0 }
+            #expect(delivered == count, "round \(round): the writer \(ended.withLock { $0 } ? "stopped" : "hung") after \(delivered) of \(count) messages")
+            if delivered != count { break }
+        }
+    }
+
+    /// An overflow replaces the queued stream messages with `resync`; the replies queued before
+    /// and after stay, in order, and a reply is queued even over the bound.
+    @Test func anOverflowDropsStreamMessagesButKeepsReplies() async {
+        let outbox = Outbox(maxMessages: 4, maxBytes: 1 << 20)
+        #expect(outbox.enqueue("pong-1", kind: .reply) == .enqueued)
+        #expect(outbox.enqueue("change-1", kind: .stream) == .enqueued)
+        #expect(outbox.enqueue("change-2", kind: .stream) == .enqueued)
+        #expect(outbox.enqueue("ack-2", kind: .reply) == .enqueued)
+        #expect(outbox.enqueue("change-3", kind: .stream) == .full)
+        #expect(outbox.enqueue("error-3", kind: .reply) == .enqueued)
+        #expect(outbox.replaceStream(with: "resync") == 2)
+        var sent: [String] = []
+        for _ in 0..<4 {
+            if case .text(let text)? = await outbox.next() { sent.append(text) }
+        }
+        #expect(sent == ["pong-1", "ack-2", "error-3", "resync"])
+        #expect(outbox.count == 0)
+        outbox.close()
+        #expect(await outbox.next() == nil)
     }
 }

@@ -22,7 +22,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from websockets.sync.client import connect
 
 from conftest import register, scaled
@@ -319,15 +318,12 @@ def flood(ws, count: int, read_while_sending: bool = False) -> tuple[int, int]:
     return pongs, limited
 
 
-@pytest.mark.xfail(strict=False, reason="DEFECT (intermittent, under CPU load): the same flood defect as "
-                                        "test_websocket_floods_never_close_1011_or_go_unanswered: the socket is sometimes "
-                                        "closed with 1011 mid-flood (seen once in a full CI-size run on a loaded machine)")
 def test_websocket_message_flood_gets_rate_limited_errors_and_the_socket_stays_open(server):
     user = register(server)
     with connect(server.ws_url + "/api/sync/ws", additional_headers={"Authorization": f"Bearer {user.token}"},
                  open_timeout=10, max_size=None) as ws:
         assert json.loads(ws.recv(10))["type"] == "auth_success"
-        # The client reads while it sends (the flood without reading is the defect pinned below).
+        # The client reads while it sends (the flood without reading is the test below).
         pongs, limited = flood(ws, 300, read_while_sending=True)
         assert pongs + limited == 300, (pongs, limited)
         # Burst 200 at 50 a second, and a bound on messages waiting to be handled: part of a
@@ -338,10 +334,6 @@ def test_websocket_message_flood_gets_rate_limited_errors_and_the_socket_stays_o
         assert json.loads(ws.recv(10))["type"] == "pong"
 
 
-@pytest.mark.xfail(strict=False, reason="DEFECT (intermittent, under CPU load): a client that sends 400 messages back to "
-                                        "back before reading sometimes has its socket closed with 1011 (the reader task "
-                                        "is cancelled and its CancellationError rethrown), or gets no answer to some "
-                                        "messages; about 1 run in 10 on a loaded 2-core machine")
 def test_websocket_floods_never_close_1011_or_go_unanswered(server):
     user = register(server)
     for _ in range(scaled(15, 100)):

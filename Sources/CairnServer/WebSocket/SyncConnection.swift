@@ -13,6 +13,11 @@ import Synchronization
 /// wake-ups one at a time, so a push and the catch-up never interleave), and a writer (drains the
 /// bounded outbox). The session owns the cursor; hints only wake it, so no change is skipped or
 /// sent twice whatever the order of commits, hints and pulls.
+///
+/// Every client message gets exactly one answer (its reply, or `error` `RATE_LIMITED`), queued
+/// as a reply that overflow never drops; the reader takes the next message only once the outbox
+/// has room, so a client that sends faster than it reads is read more slowly (TCP then slows
+/// it) instead of growing the queue.
 final class SyncConnection: Sendable {
     enum Event: Sendable {
         case message(ClientMessage)
@@ -33,7 +38,8 @@ final class SyncConnection: Sendable {
     let limits: Limits
     let logger: Logger
     let outbox: Outbox
-    /// Why reading failed (invalid UTF-8, an oversized message), to close with its code.
+    /// Why reading failed (invalid UTF-8, an oversized message), to close with its code. Never a
+    /// cancellation: `run` cancels the reader only once it is ending for another reason.
     let readFailure = Mutex<(any Error)?>(nil)
     let authTimeout: Double
     let inboundLimiter: RateLimiter
@@ -92,11 +98,11 @@ final class SyncConnection: Sendable {
             do {
                 try await session.attach(identity: identity, profile: profile, clientId: clientId)
             } catch {
-                session.send(["type": "auth_error", "message": "Too many connections for this user"])
+                session.reply(["type": "auth_error", "message": "Too many connections for this user"])
                 self.requestClose(.init(codeNumber: 1013), reason: "too many connections")
             }
         } else {
-            session.send(["type": "auth_required", "timeout": .number(self.authTimeout)])
+            session.reply(["type": "auth_required", "timeout": .number(self.authTimeout)])
         }
         enum Part { case reader, writer, session, timer }
         try await withThrowingTaskGroup(of: Part.self) { group in
@@ -124,7 +130,12 @@ final class SyncConnection: Sendable {
                     return .timer
                 }
             }
-            defer { group.cancelAll() }
+            defer {
+                // Whatever ended the socket, a reader waiting for outbox room or a session waiting
+                // to queue a catch-up page must not wait for a writer that is gone.
+                self.outbox.close()
+                group.cancelAll()
+            }
             var readerDone = false
             while let part = try await group.next() {
                 switch part {
@@ -154,6 +165,9 @@ final class SyncConnection: Sendable {
         do {
             try await self.readMessages(inbound)
         } catch {
+            // Cancelled by `run`, which is ending because the writer or the session ended: the
+            // CancellationError says nothing about the client (rethrown, it became close 1011).
+            if Task.isCancelled { return }
             // Kept before the session hears that reading ended (the defer above).
             self.readFailure.withLock { $0 = error }
             throw error
@@ -162,20 +176,30 @@ final class SyncConnection: Sendable {
 
     private func readMessages(_ inbound: WebSocketInboundStream) async throws {
         for try await message in inbound.messages(maxSize: self.limits.maxWebSocketMessageBytes) {
-            guard self.inboundLimiter.acquire("in") == nil else {
-                _ = self.outbox.enqueue(Session.encode(["type": "error", "code": "RATE_LIMITED", "message": "Too many messages; slow down"]))
-                continue
-            }
-            switch message {
-            case .binary:
-                self.continuation.yield(.malformed(code: "VALIDATION_ERROR", message: "Binary messages are not supported; send JSON text"))
-            case .text(let text):
-                let event = Self.decode(text, maxDepth: self.limits.maxJSONDepth)
-                if case .dropped = self.continuation.yield(event) {
-                    _ = self.outbox.enqueue(Session.encode(["type": "error", "code": "RATE_LIMITED", "message": "Too many messages in flight"]))
+            if self.inboundLimiter.acquire("in") != nil {
+                self.refuse("Too many messages; slow down")
+            } else {
+                switch message {
+                case .binary:
+                    self.continuation.yield(.malformed(code: "VALIDATION_ERROR", message: "Binary messages are not supported; send JSON text"))
+                case .text(let text):
+                    let event = Self.decode(text, maxDepth: self.limits.maxJSONDepth)
+                    if case .dropped = self.continuation.yield(event) {
+                        self.refuse("Too many messages in flight")
+                    }
                 }
             }
+            // Replies are never dropped, so they are bounded here: the next message is read only
+            // once the outbox has room (at most the outbox bound plus the 64 waiting messages'
+            // answers are ever queued).
+            await self.outbox.waitForRoom()
         }
+    }
+
+    /// Answers a client message that is dropped unhandled: `error` `RATE_LIMITED`, as a reply.
+    private func refuse(_ message: String) {
+        let text = Session.encode(["type": "error", "code": "RATE_LIMITED", "message": .string(message)])
+        _ = self.outbox.enqueue(text, kind: .reply)
     }
 
     static func decode(_ text: String, maxDepth: Int) -> Event {
@@ -244,17 +268,24 @@ struct Session {
         value.jsonText
     }
 
-    /// Queues a message (a reply or a live update). Returns `false` on overflow, after dropping
-    /// the backlog and queueing `resync`.
+    /// Queues the answer to a client message (or an error): never refused for room nor dropped
+    /// by an overflow (the reader bounds how many are queued).
+    mutating func reply(_ message: JSONValue) {
+        _ = self.connection.outbox.enqueue(Self.encode(message), kind: .reply)
+        self.metrics.messageOut(message["type"]?.stringValue ?? "unknown")
+    }
+
+    /// Queues a stream message (a live change, the end of a catch-up). Returns `false` on
+    /// overflow, after dropping the queued stream messages and queueing `resync`.
     @discardableResult
     mutating func send(_ message: JSONValue) -> Bool {
         self.send(text: Self.encode(message), type: message["type"]?.stringValue ?? "unknown")
     }
 
-    /// Queues an encoded message of `type`.
+    /// Queues an encoded stream message of `type`.
     @discardableResult
     mutating func send(text: String, type: String) -> Bool {
-        switch self.connection.outbox.enqueue(text) {
+        switch self.connection.outbox.enqueue(text, kind: .stream) {
         case .enqueued, .closed:
             self.metrics.messageOut(type)
             return true
@@ -273,13 +304,14 @@ struct Session {
     mutating func sendWaiting(text: String, type: String) async -> Bool {
         let deadline = ContinuousClock.now + .seconds(10)
         while true {
-            switch self.connection.outbox.enqueue(text) {
+            switch self.connection.outbox.enqueue(text, kind: .stream) {
             case .enqueued:
                 self.metrics.messageOut(type)
                 return true
             case .closed:
                 return false
             case .full:
+                if Task.isCancelled { return false }
                 if ContinuousClock.now > deadline {
                     self.overflow()
                     return false
@@ -304,9 +336,10 @@ struct Session {
         return text + "}"
     }
 
-    /// Drops the backlog, tells the client to resync by cursor, and stops streaming until it does.
+    /// Drops the queued stream messages (replies stay), tells the client to resync by cursor, and
+    /// stops streaming until it does.
     mutating func overflow() {
-        let dropped = self.connection.outbox.replaceAll(
+        let dropped = self.connection.outbox.replaceStream(
             with: Self.encode(["type": "resync", "reason": "outbox overflow"])
         )
         self.metrics.drops.increment(by: Int64(dropped))
@@ -325,12 +358,12 @@ struct Session {
                 await self.handle(message)
             case .malformed(let code, let message):
                 self.metrics.messageIn("invalid")
-                self.send(["type": "error", "code": .string(code), "message": .string(message)])
+                self.reply(["type": "error", "code": .string(code), "message": .string(message)])
             case .wake:
                 break
             case .authTimeout:
                 if self.identity == nil {
-                    self.send(["type": "auth_error", "message": "No valid auth message in time"])
+                    self.reply(["type": "auth_error", "message": "No valid auth message in time"])
                     self.connection.requestClose(.policyViolation, reason: "authentication required")
                     return
                 }
@@ -359,14 +392,14 @@ struct Session {
             return
         }
         guard self.identity != nil, let profile = self.profile else {
-            self.send(["type": "error", "code": "UNAUTHORIZED", "message": "Send an auth message first"])
+            self.reply(["type": "error", "code": "UNAUTHORIZED", "message": "Send an auth message first"])
             return
         }
         switch message {
         case .auth:
             return
         case .ping:
-            self.send(["type": "pong"])
+            self.reply(["type": "pong"])
         case .syncRequest(let lastSyncVersion, let collections):
             await self.syncRequest(since: lastSyncVersion, collections: collections, profileId: profile.id)
         case .push(let operations, let atomic, let strategy):
@@ -375,14 +408,14 @@ struct Session {
                     PushRequest(profileId: profile.id, clientId: self.clientId, operations: operations, atomic: atomic, strategy: strategy)
                 )
                 self.recordOwn(outcome)
-                self.send([
+                self.reply([
                     "type": "push_result", "results": .array(outcome.results.map(\.jsonValue)), "committed": .bool(outcome.committed),
                     "syncVersion": .number(Double(outcome.sequence)),
                 ])
             } catch let error as CairnError {
-                self.send(["type": "error", "code": .string(error.code.rawValue), "message": .string(error.message)])
+                self.reply(["type": "error", "code": .string(error.code.rawValue), "message": .string(error.message)])
             } catch {
-                self.send(["type": "error", "code": "SYNC_FAILED", "message": "The push could not be applied"])
+                self.reply(["type": "error", "code": "SYNC_FAILED", "message": "The push could not be applied"])
             }
         case .bookmarkCreate(let id, let data, let opId, let hlc):
             await self.bookmarkOp(
@@ -416,13 +449,13 @@ struct Session {
             if let current = self.identity {
                 // Re-authentication extends a live socket; it may not switch users.
                 guard current.user.id == identity.user.id else {
-                    self.send(["type": "auth_error", "message": "A socket cannot change user"])
+                    self.reply(["type": "auth_error", "message": "A socket cannot change user"])
                     return
                 }
                 self.identity = identity
                 self.connection.hub.reauthenticated(self.connection, identity: identity)
                 let sequence = (try? await self.engine.sequence(profileId: self.profile?.id ?? "")) ?? self.cursor
-                self.send([
+                self.reply([
                     "type": "auth_success", "userId": .string(identity.user.id), "profile": .string(self.profile?.id ?? ""),
                     "profileName": .string(self.profile?.name ?? ""), "syncVersion": .number(Double(sequence)),
                 ])
@@ -431,10 +464,10 @@ struct Session {
             let profile = try await self.connection.profiles.resolve(identity: identity, wanted: wanted)
             try await self.attach(identity: identity, profile: profile, clientId: clientId)
         } catch let error as CairnError where error.code == .rateLimited {
-            self.send(["type": "auth_error", "message": "Too many connections for this user"])
+            self.reply(["type": "auth_error", "message": "Too many connections for this user"])
             self.connection.requestClose(.init(codeNumber: 1013), reason: "too many connections")
         } catch {
-            self.send(["type": "auth_error", "message": "Authentication failed"])
+            self.reply(["type": "auth_error", "message": "Authentication failed"])
             if self.identity == nil {
                 self.connection.requestClose(.policyViolation, reason: "authentication failed")
             }
@@ -451,7 +484,7 @@ struct Session {
         self.clientId = clientId.map { String($0.prefix(128)) }
         self.cursor = try await self.engine.sequence(profileId: profile.id)
         self.live = true
-        self.send([
+        self.reply([
             "type": "auth_success", "userId": .string(identity.user.id), "profile": .string(profile.id), "profileName": .string(profile.name),
             "syncVersion": .number(Double(self.cursor)),
         ])
@@ -484,23 +517,23 @@ struct Session {
                 if let affected = result.affected { ack["affected"] = .array(affected.map { .string($0) }) }
                 if result.clockClamped == true { ack["clockClamped"] = true }
                 if let original = result.originalStatus { ack["originalStatus"] = .string(original.rawValue) }
-                self.send(.object(ack))
+                self.reply(.object(ack))
             case .conflict:
-                self.send([
+                self.reply([
                     "type": "conflict", "id": result.id.map { .string($0) } ?? .null, "opId": .string(result.opId),
                     "code": .string(result.error?.code ?? "CONFLICT_DETECTED"), "message": .string(result.error?.message ?? "Conflict"),
                     "serverVersion": result.record ?? .null, "clientVersion": clientData,
                 ])
             case .rejected:
-                self.send([
+                self.reply([
                     "type": "error", "code": .string(result.error?.code ?? "VALIDATION_ERROR"), "message": .string(result.error?.message ?? "Rejected"),
                     "opId": .string(result.opId), "id": result.id.map { .string($0) } ?? .null, "field": result.error?.field.map { .string($0) } ?? .null,
                 ])
             }
         } catch let error as CairnError {
-            self.send(["type": "error", "code": .string(error.code.rawValue), "message": .string(error.message), "opId": .string(op.opId)])
+            self.reply(["type": "error", "code": .string(error.code.rawValue), "message": .string(error.message), "opId": .string(op.opId)])
         } catch {
-            self.send(["type": "error", "code": "SYNC_FAILED", "message": "The change could not be applied", "opId": .string(op.opId)])
+            self.reply(["type": "error", "code": "SYNC_FAILED", "message": "The change could not be applied", "opId": .string(op.opId)])
         }
     }
 
@@ -529,7 +562,7 @@ struct Session {
 
     mutating func syncRequest(since: Int64, collections: [String]?, profileId: String) async {
         if let collections, !(collections.count <= 64 && collections.allSatisfy(RecordRules.isValidCollection)) {
-            self.send(["type": "error", "code": "VALIDATION_ERROR", "message": "collections must be collection names"])
+            self.reply(["type": "error", "code": "VALIDATION_ERROR", "message": "collections must be collection names"])
             return
         }
         self.collections = collections?.isEmpty == true ? nil : collections
@@ -543,7 +576,7 @@ struct Session {
             self.live = true
             await self.stream(waiting: true)
         } catch {
-            self.send(["type": "error", "code": "SYNC_FAILED", "message": "Could not read changes"])
+            self.reply(["type": "error", "code": "SYNC_FAILED", "message": "Could not read changes"])
         }
     }
 
@@ -595,7 +628,7 @@ struct Session {
             self.cursor = snapshot
             return true
         } catch {
-            self.send(["type": "error", "code": "SYNC_FAILED", "message": "Could not read the tree"])
+            self.reply(["type": "error", "code": "SYNC_FAILED", "message": "Could not read the tree"])
             return false
         }
     }
@@ -650,7 +683,7 @@ struct Session {
             self.live = false
             self.send(["type": "resync", "reason": "cursor behind the purge horizon", "syncVersion": 0])
         } catch {
-            self.send(["type": "error", "code": "SYNC_FAILED", "message": "Could not read changes"])
+            self.reply(["type": "error", "code": "SYNC_FAILED", "message": "Could not read changes"])
         }
     }
 }

@@ -227,3 +227,95 @@ func secondsUntilIdleClose(port: Int, limit: Double) async -> Double? {
         return count == 0 ? Date().timeIntervalSince(start) : nil
     }
 }
+
+/// A blocking WebSocket client on a plain TCP socket, for exact control of when it writes and
+/// reads (a client that floods before reading anything). Use it on threads of its own.
+final class RawWebSocketClient: @unchecked Sendable {
+    /// A frame from the server.
+    enum Frame {
+        case text(String)
+        case close(code: Int?)
+        /// Pings and pongs, which these tests do not look at.
+        case control
+    }
+
+    let fd: Int32
+
+    /// Connects and upgrades with `Authorization: Bearer token`; `receiveBuffer` is set before
+    /// connecting (a small one makes the server's writes back up as soon as the client stops
+    /// reading).
+    init?(port: Int, token: String, receiveBuffer: Int32? = nil) {
+        guard let fd = connectLoopback(port: port, receiveBuffer: receiveBuffer) else { return nil }
+        let request =
+            "GET /api/sync/ws HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer \(token)\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var byte = [UInt8](repeating: 0, count: 1)
+        var head = [UInt8]()
+        while head.count < 4096 {
+            guard recv(fd, &byte, 1, 0) == 1 else { break }
+            head.append(byte[0])
+            if head.suffix(4) == [13, 10, 13, 10] { break }
+        }
+        guard String(decoding: head, as: UTF8.self).contains(" 101 ") else {
+            close(fd)
+            return nil
+        }
+        self.fd = fd
+    }
+
+    deinit { close(self.fd) }
+
+    /// Sends one masked text frame (the mask is zero: valid, and the payload stays readable).
+    @discardableResult
+    func sendText(_ text: String) -> Bool {
+        let payload = Array(text.utf8)
+        var frame: [UInt8] = [0x81]
+        if payload.count < 126 {
+            frame.append(0x80 | UInt8(payload.count))
+        } else {
+            frame += [0x80 | 126, UInt8(payload.count >> 8 & 0xFF), UInt8(payload.count & 0xFF)]
+        }
+        frame += [0, 0, 0, 0] + payload
+        var sent = 0
+        while sent < frame.count {
+            let count = frame[sent...].withUnsafeBytes { send(self.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard count > 0 else { return false }
+            sent += count
+        }
+        return true
+    }
+
+    /// The next frame, waiting at most `timeout` seconds; `nil` on timeout or a closed connection.
+    func readFrame(timeout: Double) -> Frame? {
+        var limit = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
+        setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        guard let head = self.read(2) else { return nil }
+        var length = Int(head[1] & 0x7F)
+        if length == 126 {
+            guard let extended = self.read(2) else { return nil }
+            length = Int(extended[0]) << 8 | Int(extended[1])
+        } else if length == 127 {
+            guard let extended = self.read(8) else { return nil }
+            length = extended.reduce(0) { $0 << 8 | Int($1) }
+        }
+        guard let payload = self.read(length) else { return nil }
+        switch head[0] & 0x0F {
+        case 0x1: return .text(String(decoding: payload, as: UTF8.self))
+        case 0x8: return .close(code: payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : nil)
+        default: return .control
+        }
+    }
+
+    /// Exactly `count` bytes, or `nil`.
+    private func read(_ count: Int) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let received = bytes[done...].withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
+            guard received > 0 else { return nil }
+            done += received
+        }
+        return bytes
+    }
+}
