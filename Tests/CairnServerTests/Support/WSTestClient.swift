@@ -190,27 +190,34 @@ final class StalledSocket: @unchecked Sendable {
     }
 
     init?(port: Int, token: String) {
-        guard let fd = connectLoopback(port: port, receiveBuffer: 4096) else { return nil }
-        let request =
-            "GET /api/sync/ws HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer \(token)\r\n\r\n"
-        _ = request.withCString { send(fd, $0, strlen($0), 0) }
-        // Read just the handshake answer, then never read again.
-        var buffer = [UInt8](repeating: 0, count: 1)
-        var head = [UInt8]()
-        while head.count < 4096 {
-            guard recv(fd, &buffer, 1, 0) == 1 else { break }
-            head.append(buffer[0])
-            if head.suffix(4) == [13, 10, 13, 10] { break }
-        }
-        guard String(decoding: head, as: UTF8.self).contains(" 101 ") else {
-            close(fd)
-            return nil
-        }
+        // Reads just the handshake answer, then never reads again.
+        guard let fd = upgradeLoopbackWebSocket(port: port, token: token, receiveBuffer: 4096) else { return nil }
         self.fd = fd
     }
 
     deinit { close(self.fd) }
+}
+
+/// Connects to `/api/sync/ws` on loopback with `Authorization: Bearer token` and reads the
+/// handshake answer byte by byte (nothing after it); the socket when the server answered 101.
+func upgradeLoopbackWebSocket(port: Int, token: String, receiveBuffer: Int32?) -> Int32? {
+    guard let fd = connectLoopback(port: port, receiveBuffer: receiveBuffer) else { return nil }
+    let request =
+        "GET /api/sync/ws HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer \(token)\r\n\r\n"
+    _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    var byte = [UInt8](repeating: 0, count: 1)
+    var head = [UInt8]()
+    while head.count < 4096 {
+        guard recv(fd, &byte, 1, 0) == 1 else { break }
+        head.append(byte[0])
+        if head.suffix(4) == [13, 10, 13, 10] { break }
+    }
+    guard String(decoding: head, as: UTF8.self).contains(" 101 ") else {
+        close(fd)
+        return nil
+    }
+    return fd
 }
 
 /// Opens a TCP connection, sends nothing, and returns how long the server took to close it
@@ -245,22 +252,7 @@ final class RawWebSocketClient: @unchecked Sendable {
     /// connecting (a small one makes the server's writes back up as soon as the client stops
     /// reading).
     init?(port: Int, token: String, receiveBuffer: Int32? = nil) {
-        guard let fd = connectLoopback(port: port, receiveBuffer: receiveBuffer) else { return nil }
-        let request =
-            "GET /api/sync/ws HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer \(token)\r\n\r\n"
-        _ = request.withCString { send(fd, $0, strlen($0), 0) }
-        var byte = [UInt8](repeating: 0, count: 1)
-        var head = [UInt8]()
-        while head.count < 4096 {
-            guard recv(fd, &byte, 1, 0) == 1 else { break }
-            head.append(byte[0])
-            if head.suffix(4) == [13, 10, 13, 10] { break }
-        }
-        guard String(decoding: head, as: UTF8.self).contains(" 101 ") else {
-            close(fd)
-            return nil
-        }
+        guard let fd = upgradeLoopbackWebSocket(port: port, token: token, receiveBuffer: receiveBuffer) else { return nil }
         self.fd = fd
     }
 
