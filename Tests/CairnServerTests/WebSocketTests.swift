@@ -350,7 +350,8 @@ struct WebSocketTests {
         var limited = 0
         /// Types of other messages (a `resync` would mean dropped answers).
         var others: [String] = []
-        /// The code of a close frame from the server (`-1`: the upgrade or `auth_success` failed).
+        /// The code of a close frame from the server (`-1`: a close frame without a code, or the
+        /// upgrade or `auth_success` failed).
         var closeCode: Int?
         /// Whether a ping sent after the flood, once the rate limit refilled, got its `pong`.
         var answeredAfterwards = false
@@ -368,7 +369,9 @@ struct WebSocketTests {
         }
         let sent = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
-            for _ in 0..<count where !socket.sendText(#"{"type":"ping"}"#) { break }
+            for _ in 0..<count {
+                guard socket.sendText(#"{"type":"ping"}"#) else { break }
+            }
             sent.signal()
         }
         Thread.sleep(forTimeInterval: 1)
@@ -456,5 +459,33 @@ struct OutboxTests {
         #expect(outbox.count == 0)
         outbox.close()
         #expect(await outbox.next() == nil)
+    }
+
+    /// The reader's flow control: `waitForRoom` returns once the writer has made room, and at
+    /// once when the waiting task is cancelled or the outbox closes.
+    @Test func waitingForRoomEndsWithRoomCancelOrClose() async {
+        let outbox = Outbox(maxMessages: 2, maxBytes: 1 << 20)
+        for index in 0..<3 { _ = outbox.enqueue("reply-\(index)", kind: .reply) }
+        let done = Mutex(false)
+        let waiter = Task {
+            await outbox.waitForRoom()
+            done.withLock { $0 = true }
+        }
+        try? await Task.sleep(for: .milliseconds(50))
+        #expect(!done.withLock { $0 })
+        _ = await outbox.next()
+        try? await Task.sleep(for: .milliseconds(50))
+        #expect(!done.withLock { $0 }, "2 queued of 2: still no room")
+        _ = await outbox.next()
+        await waiter.value
+        #expect(done.withLock { $0 })
+        for index in 0..<2 { _ = outbox.enqueue("more-\(index)", kind: .reply) }
+        let cancelled = Task { await outbox.waitForRoom() }
+        cancelled.cancel()
+        await cancelled.value
+        let closing = Task { await outbox.waitForRoom() }
+        try? await Task.sleep(for: .milliseconds(20))
+        outbox.close()
+        await closing.value
     }
 }

@@ -57,9 +57,13 @@ final class Outbox: Sendable {
         var nextWaiter = 0
         var count: Int { self.queue.count - self.head }
 
+        func hasRoom(maxMessages: Int, maxBytes: Int) -> Bool {
+            self.count < maxMessages && self.bytes < maxBytes
+        }
+
         /// Takes the room waiters if the queue has room for another message.
         mutating func waitersToWake(maxMessages: Int, maxBytes: Int) -> [CheckedContinuation<Void, Never>] {
-            guard !self.roomWaiters.isEmpty, self.count < maxMessages, self.bytes < maxBytes else { return [] }
+            guard !self.roomWaiters.isEmpty, self.hasRoom(maxMessages: maxMessages, maxBytes: maxBytes) else { return [] }
             defer { self.roomWaiters = [:] }
             return Array(self.roomWaiters.values)
         }
@@ -174,14 +178,16 @@ final class Outbox: Sendable {
 
     /// Waits until the queue has room for another message, or is closed, or the task is cancelled.
     func waitForRoom() async {
-        let number = self.state.withLock { state in
+        let number: Int? = self.state.withLock { state in
+            if state.closed || state.hasRoom(maxMessages: self.maxMessages, maxBytes: self.maxBytes) { return nil }
             defer { state.nextWaiter += 1 }
             return state.nextWaiter
         }
+        guard let number else { return }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = self.state.withLock { state in
-                    if state.closed || Task.isCancelled || (state.count < self.maxMessages && state.bytes < self.maxBytes) { return true }
+                    if state.closed || Task.isCancelled || state.hasRoom(maxMessages: self.maxMessages, maxBytes: self.maxBytes) { return true }
                     state.roomWaiters[number] = continuation
                     return false
                 }
