@@ -39,9 +39,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "CSQLiteTuning",
+            linkerSettings: [.linkedLibrary("sqlite3")]
+        ),
+        .target(
             name: "CairnServer",
             dependencies: [
                 "CairnCore",
+                "CSQLiteTuning",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -61,6 +66,7 @@ let package = Package(
             name: "CairnClient",
             dependencies: [
                 "CairnCore",
+                "CSQLiteTuning",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),

@@ -164,7 +164,7 @@ public struct BookmarkStore: Sendable {
 
     /// The live children of a folder, in order.
     public func children(of parentId: String) async throws -> [BookmarkNode] {
-        try await self.client.replica.pool.read { db in try Self.children(db, parentId) }
+        try self.client.replica.read { db in try Self.children(db, parentId) }
     }
 
     /// The whole tree: the top-level folders (the roots first) with their descendants. A node
@@ -215,7 +215,7 @@ public struct BookmarkStore: Sendable {
     /// Finds a folder by id, root id or a `/`-separated path of titles from a root
     /// (`toolbar/Dev/Swift`, matching titles case-insensitively).
     public func folder(named path: String) async throws -> BookmarkNode? {
-        try await self.client.replica.pool.read { db in
+        try self.client.replica.read { db in
             if let record = try Replica.record(db, Self.collection, path), !record.deleted, BookmarkNode(record).isFolder {
                 return BookmarkNode(record)
             }
@@ -257,7 +257,7 @@ public struct BookmarkStore: Sendable {
             }
         }
         if let parentId {
-            _ = try await self.client.replica.pool.read { db in try Self.requireFolder(db, parentId) }
+            _ = try self.client.replica.read { db in try Self.requireFolder(db, parentId) }
         }
         flatten(nodes, parent: parentId ?? "other", top: true)
         let total = items.count

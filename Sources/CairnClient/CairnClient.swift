@@ -211,7 +211,7 @@ public final class CairnClient: Sendable {
         if self.running.withLock({ $0.destroyed }) { throw CairnClientError.destroyed }
         let clock = self.clock
         let node = self.clientId
-        let (events, value) = try await self.replica.pool.write { db in
+        let (events, value) = try self.replica.write { db in
             let (ops, value) = try build(db, clock, node)
             return (try Replica.enqueue(db, ops), value)
         }

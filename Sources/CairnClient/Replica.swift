@@ -1,3 +1,4 @@
+import CSQLiteTuning
 import CairnCore
 import Foundation
 import GRDB
@@ -63,6 +64,8 @@ final class Replica: Sendable {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
+        // Before the first connection: no process-wide allocation mutex between connections.
+        _ = cairn_sqlite_disable_memstatus()
         self.pool = try DatabasePool(path: path.path, configuration: configuration)
         try self.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Self.migrator.migrate(self.pool)
@@ -154,12 +157,22 @@ final class Replica: Sendable {
         }
     }
 
+    /// Runs `body` in a read transaction, on the calling thread.
+    ///
+    /// Replica transactions are short (a few statements on a local file), so they run where they
+    /// are called, not on GRDB's queue: its async access hops to the queue's thread and back, and
+    /// the two hops cost more than the work (a third of a sync in the R1 simulation).
+    func read<T>(_ body: (Database) throws -> T) throws -> T { try self.pool.read(body) }
+
+    /// Runs `body` in a write transaction, on the calling thread (see ``read(_:)``).
+    func write<T>(_ body: (Database) throws -> T) throws -> T { try self.pool.write(body) }
+
     func meta(_ key: String) async throws -> String? {
-        try await self.pool.read { db in try Self.meta(db, key) }
+        try self.read { db in try Self.meta(db, key) }
     }
 
     func setMeta(_ key: String, _ value: String?) async throws {
-        try await self.pool.write { db in try Self.setMeta(db, key, value) }
+        try self.write { db in try Self.setMeta(db, key, value) }
     }
 
     // MARK: Records
@@ -180,11 +193,11 @@ final class Replica: Sendable {
     }
 
     func record(_ collection: String, _ id: String) async throws -> LocalRecord? {
-        try await self.pool.read { db in try Self.record(db, collection, id) }
+        try self.read { db in try Self.record(db, collection, id) }
     }
 
     func records(_ collection: String, includeDeleted: Bool = false) async throws -> [LocalRecord] {
-        try await self.pool.read { db in
+        try self.read { db in
             let rows = try Row.fetchAll(
                 db,
                 sql: "SELECT id, view, deleted, base_version, pending FROM records WHERE collection = ? AND view IS NOT NULL"
@@ -194,22 +207,36 @@ final class Replica: Sendable {
         }
     }
 
-    /// The id of the `index % count`-th live record of a collection in id order (bookmark
-    /// folders only, when `foldersOnly`), or `nil` when there is none; SQLite does the work (the
-    /// simulation picks what to edit with it).
+    /// The id of a live record of a collection chosen by `index` (bookmark folders only, when
+    /// `foldersOnly`), or `nil` when there is none; SQLite does the work (the simulation picks
+    /// what to edit with it).
     func pickLive(_ collection: String, foldersOnly: Bool = false, index: UInt64) async throws -> String? {
-        try await self.pool.read { db in
-            let filter = "collection = ? AND view IS NOT NULL AND deleted = 0" + (foldersOnly ? " AND json_extract(view, '$.isFolder') = 1" : "")
-            let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM records WHERE \(filter)"), arguments: [collection]) ?? 0
-            guard count > 0 else { return nil }
+        try self.read { db in
+            // The key at `index % count` in the primary-key index (read from the index alone, no
+            // row is loaded), then the first live match at or after it, wrapping around. Records
+            // after a run of deleted ones are picked more often; the choice is still deterministic.
+            let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM records WHERE collection = ?"), arguments: [collection]) ?? 0
+            guard count > 0,
+                let pivot = try String.fetchOne(
+                    db.cachedStatement(sql: "SELECT id FROM records WHERE collection = ? ORDER BY id LIMIT 1 OFFSET ?"),
+                    arguments: [collection, Int(index % UInt64(count))])
+            else { return nil }
+            let filter = "view IS NOT NULL AND deleted = 0" + (foldersOnly ? " AND json_extract(view, '$.isFolder') = 1" : "")
+            if let id = try String.fetchOne(
+                db.cachedStatement(sql: "SELECT id FROM records WHERE collection = ? AND id >= ? AND \(filter) ORDER BY id LIMIT 1"),
+                arguments: [collection, pivot])
+            {
+                return id
+            }
             return try String.fetchOne(
-                db.cachedStatement(sql: "SELECT id FROM records WHERE \(filter) ORDER BY id LIMIT 1 OFFSET ?"), arguments: [collection, Int(index % UInt64(count))])
+                db.cachedStatement(sql: "SELECT id FROM records WHERE collection = ? AND id < ? AND \(filter) ORDER BY id LIMIT 1"),
+                arguments: [collection, pivot])
         }
     }
 
     /// The server versions this replica knows for records (0 for unknown ones).
     func knownVersions(_ keys: [(collection: String, id: String)]) async throws -> [Int64] {
-        try await self.pool.read { db in
+        try self.read { db in
             try keys.map {
                 try Int64.fetchOne(
                     db.cachedStatement(sql: "SELECT base_version FROM records WHERE collection = ? AND id = ?"), arguments: [$0.collection, $0.id]) ?? 0
@@ -258,7 +285,7 @@ final class Replica: Sendable {
 
     /// Appends `ops` to the outbox and applies them to the views, in one transaction.
     func enqueue(_ ops: [SyncOperation]) async throws -> [RecordEvent] {
-        try await self.pool.write { db in try Self.enqueue(db, ops) }
+        try self.write { db in try Self.enqueue(db, ops) }
     }
 
     static func enqueue(_ db: Database, _ ops: [SyncOperation]) throws -> [RecordEvent] {
@@ -275,7 +302,7 @@ final class Replica: Sendable {
 
     /// The oldest pending operations (of `collections`, when given).
     func pending(limit: Int, collections: [String]?) async throws -> [PendingOperation] {
-        try await self.pool.read { db in
+        try self.read { db in
             var sql = "SELECT seq, op FROM outbox"
             var arguments: StatementArguments = []
             if let collections {
@@ -293,7 +320,7 @@ final class Replica: Sendable {
     }
 
     func pendingCount() async throws -> Int {
-        try await self.pool.read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM outbox")) ?? 0 }
+        try self.read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM outbox")) ?? 0 }
     }
 
     /// The version the next op on a record should name: the record's server version when no other
@@ -321,7 +348,7 @@ final class Replica: Sendable {
     /// Removes acknowledged ops from the outbox and records what the server said about each, in
     /// one transaction.
     func applyPushResults(_ ops: [SyncOperation], _ results: [OperationResult]) async throws -> PushOutcome {
-        try await self.pool.write { db in
+        try self.write { db in
             var outcome = PushOutcome()
             let byOpId = Dictionary(ops.map { ($0.opId, $0) }, uniquingKeysWith: { first, _ in first })
             for result in results {
@@ -367,7 +394,7 @@ final class Replica: Sendable {
 
     /// Applies pulled changes and moves the cursor, in one transaction.
     func applyPull(_ changes: [RecordChange], cursor: Int64) async throws -> [RecordEvent] {
-        try await self.pool.write { db in
+        try self.write { db in
             var events: [RecordEvent] = []
             for change in changes {
                 let known = try Int64.fetchOne(
@@ -392,7 +419,7 @@ final class Replica: Sendable {
     /// absent; a record with pending ops keeps what they make of nothing (a create stays, an
     /// update of the gone record is the server's to refuse), one without is removed.
     func dropServerRecords(except kept: Set<ReplicaKey>, collections: [String]?) async throws -> [RecordEvent] {
-        try await self.pool.write { db in
+        try self.write { db in
             var events: [RecordEvent] = []
             let rows = try Row.fetchAll(db, sql: "SELECT collection, id FROM records WHERE base_version > 0")
             for row in rows {
@@ -413,7 +440,7 @@ final class Replica: Sendable {
     /// replaces the outbox with one full-state write per live record, so everything is pushed to
     /// the new target once. Bookmark folders come before their children.
     func resetForNewTarget(node: String, clock: LocalClock) async throws -> Int {
-        try await self.pool.write { db in
+        try self.write { db in
             try db.execute(sql: "DELETE FROM outbox")
             try db.execute(sql: "DELETE FROM meta WHERE key = 'cursor'")
             let rows = try Row.fetchAll(db, sql: "SELECT collection, id, view FROM records WHERE view IS NOT NULL AND deleted = 0")

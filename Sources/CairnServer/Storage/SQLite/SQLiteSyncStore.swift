@@ -1,3 +1,4 @@
+import CSQLiteTuning
 import CairnCore
 import Foundation
 import GRDB
@@ -37,6 +38,8 @@ public final class SQLiteSyncStore: SyncStore {
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
             try db.execute(sql: "PRAGMA cache_size = -32768")
         }
+        // Before the first connection: no process-wide allocation mutex between connections.
+        _ = cairn_sqlite_disable_memstatus()
         self.pool = try DatabasePool(path: path, configuration: configuration)
         // DatabasePool switches the writer to WAL *after* prepareDatabase and sets NORMAL there:
         // set FULL again on the writer connection, the only one that commits.
