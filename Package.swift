@@ -90,6 +90,7 @@ let package = Package(
             name: "CairnBench",
             dependencies: [
                 "CairnCore",
+                "CSQLiteTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -112,6 +113,7 @@ let package = Package(
             name: "CairnServerTests",
             dependencies: [
                 "CairnCore",
+                "CSQLiteTuning",
                 "CairnServer",
                 "CairnTestFixtures",
                 .product(name: "Hummingbird", package: "hummingbird"),

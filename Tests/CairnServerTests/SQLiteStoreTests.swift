@@ -1,3 +1,4 @@
+import CSQLiteTuning
 import CairnCore
 import Foundation
 import GRDB
@@ -15,6 +16,17 @@ struct SQLiteStoreTests {
         let settings = try await store.durabilitySettings()
         #expect(settings.journalMode == "wal")
         #expect(settings.synchronous == 2)
+    }
+
+    /// SQLite's memory statistics take one process-wide mutex on every allocation, which made
+    /// connections on different threads wait on each other: the store turns them off before its
+    /// first connection. The call answers SQLITE_MISUSE (21) when it came after SQLite started.
+    @Test func memoryStatisticsAreOffBeforeTheFirstConnection() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteSyncStore(path: directory.url.appendingPathComponent("db.sqlite").path)
+        try await store.prepare()
+        #expect(cairn_sqlite_disable_memstatus() == 0)
     }
 
     @Test func migrationsAreIdempotentAcrossRestarts() async throws {
