@@ -441,6 +441,20 @@ struct TombstonePurgeTests {
             // The seed 000 sync endpoint says the same
             let seed = try await client.post("/api/bookmarks/sync", jsonBody(#"{"changes":[],"lastSyncVersion":\#(base)}"#), token: device.token)
             #expect(seed.status == .gone)
+            // A push with that cursor is refused with nothing stored: over REST, and in the
+            // engine itself, whose transaction checks the cursor (no purge can land between the
+            // check and the write)
+            let late = SyncOperation.createBookmark("5", id: "late", title: "Late", url: "https://late.example")
+            let body: [String: JSONValue] = ["operations": .array([late.jsonValue]), "cursor": .integer(base)]
+            let refused = try await client.post("/api/sync/push", try jsonBody(body), token: device.token)
+            #expect(refused.status == .gone)
+            let profile = try decode(MeResponse.self, try await client.get("/api/me", token: device.token)).profiles[0].id
+            let sequence = try await components.engine.sequence(profileId: profile)
+            var push = PushRequest(profileId: profile, operations: [late])
+            push.cursor = base
+            await #expect(throws: CairnError.self) { try await components.engine.push(push) }
+            #expect(try await components.engine.sequence(profileId: profile) == sequence)
+            #expect(try await !device.pull(since: 0).changes.contains { $0.id == "late" })
         }
     }
 }

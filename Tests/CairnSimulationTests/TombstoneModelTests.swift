@@ -424,28 +424,28 @@ struct TombstoneModelRun {
             }
         }
 
-        /// Pushes one op for a device (with its cursor when `withCursor`, checked before anything
-        /// is applied, like `POST /api/sync/push`) and checks the result against the model.
-        /// Returns false when the cursor was refused (nothing applied).
+        /// Pushes one op for a device (with its cursor when `withCursor`, checked by the push's
+        /// transaction before anything is applied, like `POST /api/sync/push`) and checks the
+        /// result against the model. Returns false when the cursor was refused (nothing applied).
         func push(_ op: SyncOperation, from index: Int, withCursor: Bool) async throws -> Bool {
             let device = devices[index]
             let what = "\(device.name) \(op.type.rawValue) \(op.id!)\(op.expectedVersion.map { " ev=\($0)" } ?? "")\(withCursor ? " cursor=\(device.cursor)" : "")"
-            if withCursor {
-                do {
-                    try await engine.checkCursor(profileId: profileId, cursor: device.cursor)
-                    if model.refuses(device.cursor) {
-                        throw fail("resync-required", "\(what): the cursor is behind the horizon \(model.horizon) and the push was not refused")
-                    }
-                } catch let error as CairnError where error.code == .resyncRequired {
-                    log.append("  \(what) → RESYNC_REQUIRED (horizon \(model.horizon))")
-                    stats.count("push refused (410)")
-                    guard model.refuses(device.cursor) else {
-                        throw fail("no-needless-resync", "\(what): refused, but the horizon is \(model.horizon) and seq \(model.seq)")
-                    }
-                    return false
+            var request = PushRequest(profileId: profileId, clientId: device.name, operations: [op])
+            if withCursor { request.cursor = device.cursor }
+            let outcome: PushOutcome
+            do {
+                outcome = try await engine.push(request)
+            } catch let error as CairnError where withCursor && error.code == .resyncRequired {
+                log.append("  \(what) → RESYNC_REQUIRED (horizon \(model.horizon))")
+                stats.count("push refused (410)")
+                guard model.refuses(device.cursor) else {
+                    throw fail("no-needless-resync", "\(what): refused, but the horizon is \(model.horizon) and seq \(model.seq)")
                 }
+                return false
             }
-            let outcome = try await engine.push(PushRequest(profileId: profileId, clientId: device.name, operations: [op]))
+            if withCursor && model.refuses(device.cursor) {
+                throw fail("resync-required", "\(what): the cursor is behind the horizon \(model.horizon) and the push was not refused")
+            }
             let wasDeleted = model.isDeleted("\(op.collection)/\(op.id!)")
             let expected = model.apply(op, now: now)
             guard let result = outcome.results.first else { throw fail("push", "\(what): no result") }

@@ -100,10 +100,9 @@ extension BookmarksController {
                 throw CairnError(.validation, "changes[\(index)]: \(error.message)", field: "changes[\(index)].\(error.field ?? "type")")
             }
         }
-        try await self.engine.checkCursor(profileId: profile.id, cursor: lastSyncVersion)
-        let outcome = try await self.engine.push(
-            PushRequest(profileId: profile.id, clientId: clientId, operations: operations, atomic: body.atomic ?? false, strategy: body.strategy)
-        )
+        var push = PushRequest(profileId: profile.id, clientId: clientId, operations: operations, atomic: body.atomic ?? false, strategy: body.strategy)
+        push.cursor = lastSyncVersion
+        let outcome = try await self.engine.push(push)
         var answer = SyncAnswer(applied: [], conflicts: [], rejected: [], serverChanges: [], newSyncVersion: outcome.sequence, hasMore: false, results: outcome.results)
         for (event, result) in zip(body.changes, outcome.results) {
             let eventId = event.id ?? result.opId

@@ -48,11 +48,10 @@ struct SyncController {
         guard body.operations.count <= self.limits.maxOpsPerPush else {
             throw CairnError(.payloadTooLarge, "At most \(self.limits.maxOpsPerPush) operations per push", field: "operations")
         }
-        if let cursor = body.cursor { try await self.engine.checkCursor(profileId: profile.id, cursor: cursor) }
         let clientId = body.clientId ?? request.headers[.clientID]
-        let outcome = try await self.engine.push(
-            PushRequest(profileId: profile.id, clientId: clientId, operations: body.operations, atomic: body.atomic ?? false, strategy: body.strategy)
-        )
+        var push = PushRequest(profileId: profile.id, clientId: clientId, operations: body.operations, atomic: body.atomic ?? false, strategy: body.strategy)
+        push.cursor = body.cursor
+        let outcome = try await self.engine.push(push)
         try await self.touch(profile: profile, clientId: clientId, cursor: body.cursor ?? outcome.previousSequence)
         var answer = PushAnswer(results: outcome.results, committed: outcome.committed, changes: [], cursor: outcome.sequence, hasMore: false)
         if let cursor = body.cursor, cursor < outcome.previousSequence {

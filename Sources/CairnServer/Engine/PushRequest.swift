@@ -18,6 +18,10 @@ public struct PushRequest: Sendable {
     /// Return each op's record as it stands after the batch (read in the same transaction), so a
     /// REST write can answer without reading it again.
     public var returnRecords: Bool = false
+    /// The pushing client's cursor, when it sent one: checked against the profile inside the
+    /// push's transaction, so a cursor behind the purge horizon (or ahead of the profile) gets
+    /// `410 RESYNC_REQUIRED` with nothing applied, even when a purge lands just before the push.
+    public var cursor: Int64?
 
     public init(
         profileId: String, clientId: String? = nil, operations: [SyncOperation], atomic: Bool = false, strategy: ConflictStrategy? = nil,

@@ -51,6 +51,7 @@ public struct SyncEngine: Sendable {
                 // Timestamps are taken under the write lock, so they follow commit order.
                 let now = clock.nowMilliseconds
                 guard let profile = try tx.profileState(request.profileId) else { throw CairnError.notFound("Profile") }
+                if let cursor = request.cursor { try Self.checkCursor(cursor, profile: profile) }
                 let applier = try BatchApplier(tx: tx, request: request, profile: profile, now: now, hlc: hlc, limits: limits)
                 var results: [OperationResult] = []
                 results.reserveCapacity(request.operations.count)
@@ -107,13 +108,6 @@ public struct SyncEngine: Sendable {
             records.sort { $0.version < $1.version }
             return try Self.changes(records, reader: reader, profileId: profileId)
         }
-    }
-
-    /// Refuses a client cursor that is ahead of the profile or behind its purge horizon, before
-    /// anything is applied (a push answered 410 must not have been committed).
-    public func checkCursor(profileId: String, cursor: Int64) async throws {
-        let (sequence, purged) = try await self.horizon(profileId: profileId)
-        try Self.checkCursor(cursor, profile: StoredProfile(id: profileId, userId: "", name: "", seq: sequence, purgeSeq: purged, createdAt: 0, updatedAt: 0))
     }
 
     /// Pushes one op and returns its result (REST routes).
