@@ -34,6 +34,16 @@ struct RecordsAndProfilesTests {
             let pulled = try await device.pull(since: 0, collections: "notes")
             #expect(pulled.changes.map(\.id) == ["n1"])
             #expect(pulled.changes.first?.deleted == true)
+            // If-Match on a deleted or a missing record: 412 with no current record, and nothing
+            // written (the check runs in the write's transaction)
+            for id in ["n1", "never"] {
+                let refused = try await client.execute(
+                    uri: "/api/records/notes/\(id)", method: .patch, headers: headers, body: jsonBody(#"{"data":{"pinned":false}}"#))
+                #expect(refused.status == .preconditionFailed)
+                #expect(try decode(JSONValue.self, refused)["error"]?["details"]?["current"] == .null)
+            }
+            let afterRefusals = try await device.pull(since: 0, collections: "notes")
+            #expect(afterRefusals.changes.map(\.id) == ["n1"] && afterRefusals.cursor == pulled.cursor)
             // Bad input
             #expect(try await client.post("/api/records/Bad!", jsonBody(#"{"data":{}}"#), token: device.token).status == .badRequest)
             #expect(try await client.post("/api/records/notes", jsonBody(#"{"data":[1]}"#), token: device.token).status == .badRequest)

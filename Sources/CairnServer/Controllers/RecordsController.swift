@@ -75,7 +75,9 @@ struct RecordsController {
 
     /// ``write(_:profile:request:strict:)`` with the op's result.
     func writeWithResult(_ op: SyncOperation, profile: StoredProfile, request: Request, strict: Bool) async throws -> (StoredRecord, OperationResult) {
-        let (result, _, current) = try await self.engine.pushOneReturningRecord(op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: strict)
+        // With If-Match the record must exist and be live: checked in the push's transaction.
+        let (result, _, current) = try await self.engine.pushOneReturningRecord(
+            op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: strict, requireLive: strict)
         if result.status == .conflict || (result.status == .duplicate && result.originalStatus == .conflict),
             result.record?["deleted"] == .bool(true)
         {
@@ -119,7 +121,6 @@ struct RecordsController {
         let ifMatch = try request.ifMatchVersion()
         let body = try await request.decodeJSON(as: WriteBody.self, context: context, maxDepth: self.limits.maxJSONDepth)
         guard let data = body.data, data.objectValue != nil else { throw CairnError(.validation, "data must be a JSON object", field: "data") }
-        try await self.requireCurrent(ifMatch: ifMatch, profile: profile, collection: collection, id: id)
         let op = SyncOperation(
             opId: body.opId ?? "rest-\(Identifiers.uuid())", type: type, collection: collection, id: id,
             data: type == .upsert ? data : nil, patch: type == .update ? data : nil, expectedVersion: ifMatch ?? body.expectedVersion, hlc: body.hlc
@@ -132,21 +133,11 @@ struct RecordsController {
         return try Self.respond(record, status: created ? .created : .ok)
     }
 
-    /// With `If-Match`, the record must exist and be live (RFC 9110: no current representation
-    /// means the precondition fails).
-    func requireCurrent(ifMatch: Int64?, profile: StoredProfile, collection: String, id: String) async throws {
-        guard ifMatch != nil else { return }
-        guard let record = try await self.engine.record(profileId: profile.id, collection: collection, id: id), !record.deleted else {
-            throw CairnError(.conflict, "If-Match names a version, but the record does not exist", details: ["current": .null])
-        }
-    }
-
     @Sendable func delete(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let profile = try await self.profiles.resolve(request, context: context)
         let collection = try self.collection(context)
         let id = try self.id(context)
         let ifMatch = try request.ifMatchVersion()
-        try await self.requireCurrent(ifMatch: ifMatch, profile: profile, collection: collection, id: id)
         let op = SyncOperation(opId: "rest-\(Identifiers.uuid())", type: .delete, collection: collection, id: id, expectedVersion: ifMatch)
         let record = try await self.write(op, profile: profile, request: request, strict: ifMatch != nil)
         return try Self.respond(record)

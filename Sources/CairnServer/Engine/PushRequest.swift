@@ -22,6 +22,10 @@ public struct PushRequest: Sendable {
     /// push's transaction, so a cursor behind the purge horizon (or ahead of the profile) gets
     /// `410 RESYNC_REQUIRED` with nothing applied, even when a purge lands just before the push.
     public var cursor: Int64?
+    /// REST `If-Match` on a record: every op's record must exist and be live when the push's
+    /// transaction starts, else `409 CONFLICT_DETECTED` with `current: null` and nothing applied
+    /// (RFC 9110: no current representation means the precondition fails).
+    public var requireLiveRecords = false
 
     public init(
         profileId: String, clientId: String? = nil, operations: [SyncOperation], atomic: Bool = false, strategy: ConflictStrategy? = nil,

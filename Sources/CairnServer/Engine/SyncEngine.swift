@@ -52,6 +52,13 @@ public struct SyncEngine: Sendable {
                 let now = clock.nowMilliseconds
                 guard let profile = try tx.profileState(request.profileId) else { throw CairnError.notFound("Profile") }
                 if let cursor = request.cursor { try Self.checkCursor(cursor, profile: profile) }
+                if request.requireLiveRecords {
+                    for op in request.operations {
+                        guard let id = op.id, let record = try tx.record(request.profileId, op.collection, id), !record.deleted else {
+                            throw CairnError(.conflict, "If-Match names a version, but the record does not exist", details: ["current": .null])
+                        }
+                    }
+                }
                 let applier = try BatchApplier(tx: tx, request: request, profile: profile, now: now, hlc: hlc, limits: limits)
                 var results: [OperationResult] = []
                 results.reserveCapacity(request.operations.count)
@@ -118,10 +125,11 @@ public struct SyncEngine: Sendable {
 
     /// `pushOne`, also returning the op's record as it stands after the push (`nil` when there is none).
     public func pushOneReturningRecord(
-        _ op: SyncOperation, profileId: String, clientId: String?, strictVersion: Bool = false, deduplicate: Bool = false
+        _ op: SyncOperation, profileId: String, clientId: String?, strictVersion: Bool = false, deduplicate: Bool = false, requireLive: Bool = false
     ) async throws -> (OperationResult, Int64, StoredRecord?) {
         var request = PushRequest(profileId: profileId, clientId: clientId, operations: [op], strictVersion: strictVersion, deduplicateCreates: deduplicate)
         request.returnRecords = true
+        request.requireLiveRecords = requireLive
         let outcome = try await self.push(request)
         guard let result = outcome.results.first else { throw CairnError(.internalError, "No result") }
         let record = result.id.flatMap { outcome.records[RecordKey(collection: result.collection, id: $0)] }
