@@ -161,7 +161,7 @@ final class Replica: Sendable {
     ///
     /// Replica transactions are short (a few statements on a local file), so they run where they
     /// are called, not on GRDB's queue: its async access hops to the queue's thread and back, and
-    /// the two hops cost more than the work (a third of a sync in the R1 simulation).
+    /// the two hops cost more than the work (about a quarter of the R1 simulation's CPU).
     func read<T>(_ body: (Database) throws -> T) throws -> T { try self.pool.read(body) }
 
     /// Runs `body` in a write transaction, on the calling thread (see ``read(_:)``).
