@@ -52,14 +52,15 @@ public struct SyncEngine: Sendable {
                 let now = clock.nowMilliseconds
                 guard let profile = try tx.profileState(request.profileId) else { throw CairnError.notFound("Profile") }
                 if let cursor = request.cursor { try Self.checkCursor(cursor, profile: profile) }
+                let applier = try BatchApplier(tx: tx, request: request, profile: profile, now: now, hlc: hlc, limits: limits)
                 if request.requireLiveRecords {
+                    // Through the applier, whose cache then serves the op's own read of the record.
                     for op in request.operations {
-                        guard let id = op.id, let record = try tx.record(request.profileId, op.collection, id), !record.deleted else {
+                        guard let id = op.id, let record = try applier.record(op.collection, id), !record.deleted else {
                             throw CairnError(.conflict, "If-Match names a version, but the record does not exist", details: ["current": .null])
                         }
                     }
                 }
-                let applier = try BatchApplier(tx: tx, request: request, profile: profile, now: now, hlc: hlc, limits: limits)
                 var results: [OperationResult] = []
                 results.reserveCapacity(request.operations.count)
                 for op in request.operations {
