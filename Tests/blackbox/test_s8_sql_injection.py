@@ -17,7 +17,7 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import register
+from conftest import Api, register
 
 PAYLOADS = [
     "'", "''", '"', "`", "' OR '1'='1", "' OR 1=1 --", '" OR "1"="1', "'; DROP TABLE records; --",
@@ -33,6 +33,14 @@ CANARY = "zq-canary-7f3a"          # only in the victim's data; no payload conta
 # Payloads that hit a known 500 on search (pinned by test_search_with_a_nul_byte_is_not_a_500).
 SEARCH_500 = {p for p in PAYLOADS if "\u0000" in p}
 WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def paced_api():
+    """Thousands of probes as one user: wait out the per-user API rate instead of failing on it."""
+    Api.wait_out_api_rate = True
+    yield
+    Api.wait_out_api_rate = False
 
 
 @pytest.fixture(scope="module")
