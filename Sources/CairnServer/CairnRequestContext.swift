@@ -15,7 +15,7 @@ public struct CairnRequestContext: RequestContext, WebSocketRequestContext {
     /// The WebSocket handler chosen by the upgrade route.
     public let webSocket: WebSocketHandlerReference<CairnRequestContext>
     /// The profile a WebSocket upgrade was authenticated for.
-    public var webSocketProfile: StoredProfile?
+    public var webSocketProfile: ProfileRef?
     /// Largest body accepted; set from the configuration by the body-limit middleware.
     public var maxUploadSize: Int = Limits().maxBodyBytes
 

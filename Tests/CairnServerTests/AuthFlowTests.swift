@@ -209,6 +209,8 @@ struct AuthFlowTests {
     @Test func disabledUserIsRefusedImmediately() async throws {
         try await withTestServer { client, components in
             let session = try await client.register("ivy@example.com")
+            // The user is read (and kept in the store's memory) by a request before it is disabled
+            #expect(try await client.get("/api/me", token: session.token).status == .ok)
             try await components.store.setDisabled(userId: session.user.id, disabled: true)
             #expect(try await client.get("/api/me", token: session.token).status == .unauthorized)
             let login = try await client.post("/api/auth/login", try jsonBody(Credentials(email: "ivy@example.com", password: "correct horse battery staple")))

@@ -107,6 +107,40 @@ struct RecordsAndProfilesTests {
         }
     }
 
+    /// Requests resolve their profile from the store's memory after the first time; a rename, a
+    /// deletion and a new profile taking a freed name are seen by the very next request.
+    @Test func profilesResolvedFromMemoryFollowRenamesAndDeletions() async throws {
+        try await withTestServer { client, _ in
+            let alice = try await Device.register(client, "profile-cache@example.com")
+            let created = try decode(JSONValue.self, try await client.post("/api/profiles", jsonBody(#"{"name":"work"}"#), token: alice.token))
+            let workId = try #require(created["id"]?.stringValue)
+            #expect(try await client.post("/api/records/notes?profile=work", jsonBody(#"{"id":"w1","data":{}}"#), token: alice.token).status == .created)
+            #expect(try await client.get("/api/records/notes/w1?profile=work", token: alice.token).status == .ok)
+            #expect(try await client.get("/api/records/notes/w1?profile=\(workId)", token: alice.token).status == .ok)
+            // Rename: the old name is gone at once, the new one finds the same data
+            let renamed = try await client.execute(uri: "/api/profiles/work", method: .patch, headers: bearer(alice.token), body: jsonBody(#"{"name":"job"}"#))
+            #expect(renamed.status == .ok)
+            #expect(try await client.get("/api/records/notes/w1?profile=work", token: alice.token).status == .notFound)
+            #expect(try await client.get("/api/records/notes/w1?profile=job", token: alice.token).status == .ok)
+            // The answers that show the sequence read it fresh, not from memory
+            let before = try decode(JSONValue.self, try await client.get("/api/profiles/job", token: alice.token))["syncVersion"]
+            #expect(try await client.post("/api/records/notes?profile=job", jsonBody(#"{"id":"w2","data":{}}"#), token: alice.token).status == .created)
+            let after = try decode(JSONValue.self, try await client.get("/api/profiles/job", token: alice.token))["syncVersion"]
+            #expect(try #require(after?.intValue) > (try #require(before?.intValue)))
+            let status = try decode(JSONValue.self, try await client.get("/api/sync/status?profile=job", token: alice.token))
+            #expect(status["syncVersion"] == after)
+            // Delete: neither name nor id resolves, and nothing can be written there
+            #expect(try await client.execute(uri: "/api/profiles/job", method: .delete, headers: bearer(alice.token)).status == .noContent)
+            #expect(try await client.get("/api/records/notes/w1?profile=job", token: alice.token).status == .notFound)
+            #expect(try await client.get("/api/records/notes/w1?profile=\(workId)", token: alice.token).status == .notFound)
+            #expect(try await client.post("/api/records/notes?profile=\(workId)", jsonBody(#"{"id":"w3","data":{}}"#), token: alice.token).status == .notFound)
+            // A new profile may take the freed name, and that name now means the new profile
+            let again = try decode(JSONValue.self, try await client.post("/api/profiles", jsonBody(#"{"name":"job"}"#), token: alice.token))
+            #expect(again["id"]?.stringValue != workId)
+            #expect(try await client.get("/api/records/notes/w1?profile=job", token: alice.token).status == .notFound)
+        }
+    }
+
     @Test func profileStrategySettingIsApplied() async throws {
         try await withTestServer { client, _ in
             let device = try await Device.register(client, "strategy-setting@example.com")

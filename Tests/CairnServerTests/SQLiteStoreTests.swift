@@ -85,6 +85,55 @@ struct SQLiteStoreTests {
         #expect(try await store.profile(userId: "ua", idOrName: "pa")?.id == "pa")
         #expect(try await store.profile(userId: "ua", idOrName: "default")?.id == "pa")
         #expect(try await store.profile(userId: "ua", idOrName: "pb") == nil)
+        // The same through the resolution kept in memory, asked twice (the second from memory)
+        for _ in 0..<2 {
+            #expect(try await store.profileRef(userId: "ua", idOrName: "default") == ProfileRef(id: "pa", userId: "ua", name: "default"))
+            #expect(try await store.profileRef(userId: "ua", idOrName: "pb") == nil)
+            #expect(try await store.profileRef(userId: "ub", idOrName: "pb")?.id == "pb")
+        }
+    }
+
+    /// A lookup that began before an invalidation must not put what it read into the cache: it
+    /// may have read the row before the write that invalidated it.
+    @Test func lookupCacheRefusesAFillThatRacedAnInvalidation() {
+        let cache = LookupCache<Int>(capacity: 3)
+        let before = cache.generation
+        cache.invalidate("a")
+        cache.fill(1, for: "a", since: before)
+        #expect(cache.value("a") == nil)
+        cache.fill(2, for: "a", since: cache.generation)
+        #expect(cache.value("a") == 2)
+        cache.invalidate("a")
+        #expect(cache.value("a") == nil)
+        // invalidateAll forgets every key and also turns away fills already under way
+        let started = cache.generation
+        cache.fill(3, for: "b", since: started)
+        cache.invalidateAll()
+        cache.fill(4, for: "c", since: started)
+        #expect(cache.value("b") == nil && cache.value("c") == nil)
+        // Bounded: a fill into a full cache empties it first
+        for (index, key) in ["x", "y", "z", "w"].enumerated() { cache.fill(index, for: key, since: cache.generation) }
+        #expect(cache.count == 1)
+        #expect(cache.value("w") == 3)
+    }
+
+    /// The user a request reads is kept in memory, and a write to it is seen at once.
+    @Test func cachedUserFollowsDisableAndLogoutEverywhere() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteSyncStore(path: directory.url.appendingPathComponent("db.sqlite").path)
+        try await store.prepare()
+        try await store.createUser(
+            StoredUser(id: "u", email: "u@x.co", emailNormalized: "u@x.co", passwordHash: "h", createdAt: 1, updatedAt: 1),
+            defaultProfile: StoredProfile(id: "p", userId: "u", name: "default", createdAt: 1, updatedAt: 1)
+        )
+        #expect(try await store.user(id: "u")?.disabled == false)
+        #expect(store.users.value("u") != nil)
+        try await store.setDisabled(userId: "u", disabled: true)
+        #expect(try await store.user(id: "u")?.disabled == true)
+        try await store.setTokensValidAfter(userId: "u", seconds: 42)
+        #expect(try await store.user(id: "u")?.tokensValidAfter == 42)
+        #expect(try await store.user(id: "nobody") == nil)
     }
 
     @Test func secretsFileIsCreatedOwnerOnlyAndReused() async throws {

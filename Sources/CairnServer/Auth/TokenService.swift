@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import JWTKit
+import Synchronization
 
 /// Issues and verifies access tokens (JWT HS256) and refresh tokens (opaque).
 ///
@@ -18,6 +19,8 @@ struct TokenService: Sendable {
     let refreshKey: SymmetricKey
     let clock: ServerClock
     let accessTokenLifetime: TimeInterval
+    /// Payloads whose signature and header were already checked, by the exact token text.
+    let verified = VerifiedTokens()
 
     init(secrets: ServerSecrets, clock: ServerClock, accessTokenLifetime: TimeInterval = 15 * 60) async {
         let keys = JWTKeyCollection()
@@ -56,9 +59,16 @@ struct TokenService: Sendable {
     /// claim. Throws for anything else.
     func verifyAccessToken(_ token: String) async throws -> (userId: String, issuedAt: Date, expiresAt: Date) {
         guard token.utf8.count <= Self.maximumTokenLength else { throw TokenRejected() }
-        try Self.checkHeader(of: token)
-        let payload = try await self.keys.verify(token, as: AccessTokenPayload.self)
+        let payload: AccessTokenPayload
+        if let known = self.verified.payload(of: token) {
+            payload = known
+        } else {
+            try Self.checkHeader(of: token)
+            payload = try await self.keys.verify(token, as: AccessTokenPayload.self)
+        }
+        // Time claims depend on the clock, so they are checked on every use, cached or not.
         try payload.verifyStandardClaims(now: self.clock.now, issuer: Self.issuer, audience: Self.audience)
+        self.verified.remember(payload, for: token)
         return (payload.sub.value, payload.iat.value, payload.exp.value)
     }
 
@@ -96,4 +106,34 @@ struct TokenService: Sendable {
         guard constantTimeEquals(Array(expected.utf8), Array(token.utf8)) else { return nil }
         return id
     }
+}
+
+/// The payloads of access tokens whose header and signature were verified, keyed by the whole
+/// token text, so that a client's next request with the same token skips the base64, JSON and
+/// HMAC work (about a tenth of a small request's CPU, docs/benchmarks.md, session 6).
+///
+/// Only what cannot change is cached: the same bytes always carry the same signature and claims.
+/// Expiry, not-before, audience and the user's state (disabled, logout everywhere) are still
+/// checked on every request. Bounded: when full it is emptied, and tokens are verified afresh.
+final class VerifiedTokens: Sendable {
+    let capacity: Int
+    private let entries = Mutex<[String: AccessTokenPayload]>([:])
+
+    init(capacity: Int = 10_000) {
+        self.capacity = capacity
+    }
+
+    func payload(of token: String) -> AccessTokenPayload? {
+        self.entries.withLock { $0[token] }
+    }
+
+    func remember(_ payload: AccessTokenPayload, for token: String) {
+        self.entries.withLock { entries in
+            if entries[token] != nil { return }
+            if entries.count >= self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[token] = payload
+        }
+    }
+
+    var count: Int { self.entries.withLock { $0.count } }
 }

@@ -4,22 +4,50 @@ import Hummingbird
 /// Finds the profile a request acts on: `?profile=<id|name>` (or another parameter name on seed
 /// surfaces), else the user's `default`. Another user's profile, or one outside an API key's
 /// scope, answers exactly like a missing one.
+///
+/// ``resolve(_:context:parameter:)`` gives the profile's id and name, from memory after the first
+/// request (the store forgets them on a rename or deletion); ``current(_:context:parameter:)``
+/// reads the whole row, for the few answers that show a profile's sequence, settings or times.
 struct ProfileResolver: Sendable {
     let store: any SyncStore
 
-    func resolve(_ request: Request, context: CairnRequestContext, parameter: String = "profile") async throws -> StoredProfile {
+    func resolve(_ request: Request, context: CairnRequestContext, parameter: String = "profile") async throws -> ProfileRef {
         let identity = try context.requireIdentity()
-        let wanted = request.uri.queryParameters.get(parameter)
-        return try await self.resolve(identity: identity, wanted: wanted)
+        return try await self.resolve(identity: identity, wanted: request.uri.queryParameters.get(parameter))
     }
 
-    func resolve(identity: AuthIdentity, wanted: String?) async throws -> StoredProfile {
-        let name = (wanted?.isEmpty == false ? wanted : nil) ?? identity.scopedProfileId ?? "default"
-        guard name.utf8.count <= 128, let profile = try await self.store.profile(userId: identity.user.id, idOrName: name) else {
+    func resolve(identity: AuthIdentity, wanted: String?) async throws -> ProfileRef {
+        let name = try self.name(identity: identity, wanted: wanted)
+        guard let profile = try await self.store.profileRef(userId: identity.user.id, idOrName: name) else {
             throw CairnError.notFound("Profile")
         }
-        if let scope = identity.scopedProfileId, scope != profile.id { throw CairnError.notFound("Profile") }
+        try self.checkScope(identity, profile.id)
         return profile
+    }
+
+    /// The whole profile row, read now.
+    func current(_ request: Request, context: CairnRequestContext, parameter: String = "profile") async throws -> StoredProfile {
+        let identity = try context.requireIdentity()
+        return try await self.current(identity: identity, wanted: request.uri.queryParameters.get(parameter))
+    }
+
+    func current(identity: AuthIdentity, wanted: String?) async throws -> StoredProfile {
+        let name = try self.name(identity: identity, wanted: wanted)
+        guard let profile = try await self.store.profile(userId: identity.user.id, idOrName: name) else {
+            throw CairnError.notFound("Profile")
+        }
+        try self.checkScope(identity, profile.id)
+        return profile
+    }
+
+    private func name(identity: AuthIdentity, wanted: String?) throws -> String {
+        let name = (wanted?.isEmpty == false ? wanted : nil) ?? identity.scopedProfileId ?? "default"
+        guard name.utf8.count <= 128 else { throw CairnError.notFound("Profile") }
+        return name
+    }
+
+    private func checkScope(_ identity: AuthIdentity, _ profileId: String) throws {
+        if let scope = identity.scopedProfileId, scope != profileId { throw CairnError.notFound("Profile") }
     }
 }
 

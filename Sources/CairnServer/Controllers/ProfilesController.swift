@@ -101,12 +101,12 @@ struct ProfilesController {
         )
         try await self.store.createProfile(profile)
         try await self.engine.prepareBookmarks(profileId: profile.id)
-        let created = try await self.profiles.resolve(identity: identity, wanted: profile.id)
+        let created = try await self.profiles.current(identity: identity, wanted: profile.id)
         return try JSONResponse.make(ProfileView(created), status: .created, headers: [.location: "/api/profiles/\(created.id)"])
     }
 
     @Sendable func get(_ request: Request, context: CairnRequestContext) async throws -> Response {
-        let profile = try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: try context.parameters.decoded("id"))
+        let profile = try await self.profiles.current(identity: try context.requireIdentity(), wanted: try context.parameters.decoded("id"))
         return try JSONResponse.make(ProfileView(profile))
     }
 

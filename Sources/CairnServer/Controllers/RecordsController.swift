@@ -69,12 +69,12 @@ struct RecordsController {
         var hlc: HLC?
     }
 
-    func write(_ op: SyncOperation, profile: StoredProfile, request: Request, strict: Bool) async throws -> StoredRecord {
+    func write(_ op: SyncOperation, profile: ProfileRef, request: Request, strict: Bool) async throws -> StoredRecord {
         try await self.writeWithResult(op, profile: profile, request: request, strict: strict).0
     }
 
     /// ``write(_:profile:request:strict:)`` with the op's result.
-    func writeWithResult(_ op: SyncOperation, profile: StoredProfile, request: Request, strict: Bool) async throws -> (StoredRecord, OperationResult) {
+    func writeWithResult(_ op: SyncOperation, profile: ProfileRef, request: Request, strict: Bool) async throws -> (StoredRecord, OperationResult) {
         // With If-Match the record must exist and be live: checked in the push's transaction.
         let (result, _, current) = try await self.engine.pushOneReturningRecord(
             op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: strict, requireLive: strict)

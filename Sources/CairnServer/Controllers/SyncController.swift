@@ -135,7 +135,7 @@ struct SyncController {
     }
 
     /// Remembers the device's position (for `/api/sync/status`).
-    func touch(profile: StoredProfile, clientId: String?, cursor: Int64) async throws {
+    func touch(profile: ProfileRef, clientId: String?, cursor: Int64) async throws {
         guard let clientId, !clientId.isEmpty, clientId.utf8.count <= 128 else { return }
         self.devices.note(profileId: profile.id, clientId: clientId, cursor: cursor, at: self.clock.nowMilliseconds)
     }
@@ -157,7 +157,7 @@ struct SyncController {
     }
 
     @Sendable func status(_ request: Request, context: CairnRequestContext) async throws -> Response {
-        let profile = try await self.profiles.resolve(request, context: context)
+        let profile = try await self.profiles.current(request, context: context)
         let pending = try await self.store.pendingOperations(profileId: profile.id).count
         let conflicts = try await self.engine.conflicts(profileId: profile.id, includeResolved: false, limit: 1000).count
         try await self.devices.flush()

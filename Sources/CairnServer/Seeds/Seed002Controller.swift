@@ -57,7 +57,7 @@ struct Seed002Controller {
     static let serverOwned: Set<String> = ["id", "workspaceId", "createdAt", "updatedAt", "deleted", "deletedAt", "userId", "_synced", "_lastModified", "_deleted", "_serverVersion"]
 
     /// The workspace of a request: `?workspaceId=`, else the body's `workspaceId`, else the default.
-    func workspace(_ request: Request, _ context: CairnRequestContext, body: [String: JSONValue]? = nil) async throws -> StoredProfile {
+    func workspace(_ request: Request, _ context: CairnRequestContext, body: [String: JSONValue]? = nil) async throws -> ProfileRef {
         let wanted = request.uri.queryParameters.get("workspaceId") ?? body?["workspaceId"]?.stringValue
         return try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: wanted)
     }
@@ -79,7 +79,7 @@ struct Seed002Controller {
     }
 
     /// Pushes one op and returns the record after it (404 for a missing or another user's id).
-    func write(_ op: SyncOperation, workspace: StoredProfile, request: Request) async throws -> StoredRecord {
+    func write(_ op: SyncOperation, workspace: ProfileRef, request: Request) async throws -> StoredRecord {
         let (result, _) = try await self.engine.pushOne(op, profileId: workspace.id, clientId: request.headers[.clientID])
         try result.throwIfRefused()
         guard let id = result.id, let record = try await self.engine.record(profileId: workspace.id, collection: op.collection, id: id) else {
@@ -168,18 +168,18 @@ struct Seed002Controller {
     @Sendable func createWorkspace(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let response = try await self.profileRoutes.create(request, context: context)
         guard response.status == .created, let id = response.headers[.location]?.split(separator: "/").last.map(String.init) else { return response }
-        let profile = try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: id)
+        let profile = try await self.profiles.current(identity: try context.requireIdentity(), wanted: id)
         return try self.respond("workspace", Self.workspaceJSON(profile), status: .created)
     }
 
     @Sendable func getWorkspace(_ request: Request, context: CairnRequestContext) async throws -> Response {
-        let profile = try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: try context.parameters.decoded("id"))
+        let profile = try await self.profiles.current(identity: try context.requireIdentity(), wanted: try context.parameters.decoded("id"))
         return try self.respond("workspace", Self.workspaceJSON(profile))
     }
 
     @Sendable func updateWorkspace(_ request: Request, context: CairnRequestContext) async throws -> Response {
         _ = try await self.profileRoutes.update(request, context: context)
-        let profile = try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: try context.parameters.decoded("id"))
+        let profile = try await self.profiles.current(identity: try context.requireIdentity(), wanted: try context.parameters.decoded("id"))
         return try self.respond("workspace", Self.workspaceJSON(profile))
     }
 

@@ -57,7 +57,7 @@ struct Seed004Controller {
         return tags
     }
 
-    func profile(_ request: Request, _ context: CairnRequestContext) async throws -> StoredProfile {
+    func profile(_ request: Request, _ context: CairnRequestContext) async throws -> ProfileRef {
         try await self.profiles.resolve(request, context: context, parameter: "profile")
     }
 
@@ -239,7 +239,7 @@ struct Seed004Controller {
     @Sendable func createProfile(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let response = try await self.profileRoutes.create(request, context: context)
         guard let id = response.headers[.location]?.split(separator: "/").last.map(String.init) else { return response }
-        let profile = try await self.profiles.resolve(identity: try context.requireIdentity(), wanted: id)
+        let profile = try await self.profiles.current(identity: try context.requireIdentity(), wanted: id)
         return try JSONResponse.make(JSONValue.object(["profile": Self.profileJSON(profile)]), status: .created)
     }
 

@@ -69,6 +69,27 @@ public struct StoredProfile: Sendable, Equatable {
     }
 }
 
+/// Which profile a request acts on: the parts of a profile that do not change as its data does (its
+/// sequence, settings and times do: read them with ``SyncStore/profile(userId:idOrName:)``).
+public struct ProfileRef: Sendable, Equatable {
+    /// The profile id.
+    public var id: String
+    /// The owner.
+    public var userId: String
+    /// Unique per user; every user has `default`.
+    public var name: String
+
+    public init(id: String, userId: String, name: String) {
+        self.id = id
+        self.userId = userId
+        self.name = name
+    }
+
+    public init(_ profile: StoredProfile) {
+        self.init(id: profile.id, userId: profile.userId, name: profile.name)
+    }
+}
+
 /// A seed 001 operation queued on the server, applied shortly after by the queue processor.
 public struct QueuedOperation: Sendable, Equatable {
     public var profileId: String

@@ -44,6 +44,11 @@ public protocol SyncStore: Sendable {
     /// The user's profile with this id or name; another user's profile is `nil`, like a missing one.
     func profile(userId: String, idOrName: String) async throws -> StoredProfile?
 
+    /// ``profile(userId:idOrName:)`` without the parts that change with the data: what a request
+    /// needs to find the profile it acts on. May be answered from memory; a rename or a deletion
+    /// is seen by the next call.
+    func profileRef(userId: String, idOrName: String) async throws -> ProfileRef?
+
     /// Creates a profile for a user.
     /// - Throws: `CairnError(.alreadyExists)` when the user has a live profile of that name.
     func createProfile(_ profile: StoredProfile) async throws

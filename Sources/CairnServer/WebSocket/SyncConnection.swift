@@ -87,7 +87,7 @@ final class SyncConnection: Sendable {
     // MARK: Running
 
     /// Runs the socket until either side closes it.
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, preauthenticated: (AuthIdentity, StoredProfile, String?)?) async throws {
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, preauthenticated: (AuthIdentity, ProfileRef, String?)?) async throws {
         self.hub.opened(self)
         defer {
             self.hub.closed(self)
@@ -244,7 +244,7 @@ final class SyncConnection: Sendable {
 struct Session {
     let connection: SyncConnection
     var identity: AuthIdentity?
-    var profile: StoredProfile?
+    var profile: ProfileRef?
     var clientId: String?
     /// The version up to which this socket has delivered changes.
     var cursor: Int64 = 0
@@ -475,7 +475,7 @@ struct Session {
     }
 
     /// Binds the socket to a user and profile and starts streaming from now.
-    mutating func attach(identity: AuthIdentity, profile: StoredProfile, clientId: String?) async throws {
+    mutating func attach(identity: AuthIdentity, profile: ProfileRef, clientId: String?) async throws {
         guard self.connection.hub.attach(self.connection, identity: identity, profileId: profile.id) else {
             throw CairnError(.rateLimited, "Too many connections for this user")
         }

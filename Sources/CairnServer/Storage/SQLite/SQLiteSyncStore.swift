@@ -17,6 +17,12 @@ public final class SQLiteSyncStore: SyncStore {
     /// The GRDB pool: one writer, concurrent readers.
     let pool: DatabasePool
     let logger: Logger
+    /// Users by id: every authenticated request reads its user (disabled? logged out everywhere?).
+    /// Invalidated by this store's own writes to `users`.
+    let users = LookupCache<StoredUser>()
+    /// Profile ids and names by (user, id or name): every request resolves its profile.
+    /// Emptied whenever a profile is created, renamed or deleted.
+    let profileRefs = LookupCache<ProfileRef>()
 
     /// Opens (creating if needed) the database at `path`.
     /// - Parameters:
@@ -81,6 +87,16 @@ public final class SQLiteSyncStore: SyncStore {
         _ = try await self.pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 
+    /// A point lookup by key (a user, a profile, an API key: one indexed row, one statement), run
+    /// on the calling thread. The async `read` hands the work to a reader queue's thread and back,
+    /// two thread switches that cost more than the lookup itself (docs/benchmarks.md, session 6).
+    /// One statement needs no explicit transaction (SQLite reads it from one snapshot), so the
+    /// BEGIN and COMMIT of `read` are skipped too. Only for reads that touch a handful of pages: a
+    /// long read would hold the caller's thread.
+    private func lookup<T>(_ body: (Database) throws -> T) throws -> T {
+        try self.pool.unsafeRead(body)
+    }
+
     // MARK: Users
 
     public func createUser(_ user: StoredUser, defaultProfile: StoredProfile) async throws {
@@ -116,19 +132,24 @@ public final class SQLiteSyncStore: SyncStore {
     }
 
     public func user(emailNormalized: String) async throws -> StoredUser? {
-        try await self.pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE email_normalized = ?", arguments: [emailNormalized])
+        try self.lookup { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE email_normalized = ?"), arguments: [emailNormalized])
                 .map(StoredUser.init(row:))
         }
     }
 
     public func user(id: String) async throws -> StoredUser? {
-        try await self.pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(StoredUser.init(row:))
+        if let user = self.users.value(id) { return user }
+        let generation = self.users.generation
+        let user = try self.lookup { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE id = ?"), arguments: [id]).map(StoredUser.init(row:))
         }
+        if let user { self.users.fill(user, for: id, since: generation) }
+        return user
     }
 
     public func setTokensValidAfter(userId: String, seconds: Int64) async throws {
+        defer { self.users.invalidate(userId) }
         try await self.pool.write { db in
             try db.execute(
                 sql: "UPDATE users SET tokens_valid_after = MAX(tokens_valid_after, ?) WHERE id = ?",
@@ -138,6 +159,7 @@ public final class SQLiteSyncStore: SyncStore {
     }
 
     public func setDisabled(userId: String, disabled: Bool) async throws {
+        defer { self.users.invalidate(userId) }
         try await self.pool.write { db in
             try db.execute(sql: "UPDATE users SET disabled = ? WHERE id = ?", arguments: [disabled, userId])
         }
@@ -156,19 +178,30 @@ public final class SQLiteSyncStore: SyncStore {
     }
 
     public func profile(userId: String, idOrName: String) async throws -> StoredProfile? {
-        try await self.pool.read { db in
+        try self.lookup { db in
             try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT * FROM profiles WHERE user_id = ? AND deleted_at IS NULL AND (id = ? OR name = ?)
-                    ORDER BY (id = ?) DESC LIMIT 1
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT * FROM profiles WHERE user_id = ? AND deleted_at IS NULL AND (id = ? OR name = ?)
+                        ORDER BY (id = ?) DESC LIMIT 1
+                        """),
                 arguments: [userId, idOrName, idOrName, idOrName]
             ).map(StoredProfile.init(row:))
         }
     }
 
+    public func profileRef(userId: String, idOrName: String) async throws -> ProfileRef? {
+        let key = userId + "\u{0}" + idOrName
+        if let ref = self.profileRefs.value(key) { return ref }
+        let generation = self.profileRefs.generation
+        guard let profile = try await self.profile(userId: userId, idOrName: idOrName) else { return nil }
+        let ref = ProfileRef(profile)
+        self.profileRefs.fill(ref, for: key, since: generation)
+        return ref
+    }
+
     public func createProfile(_ profile: StoredProfile) async throws {
+        defer { self.profileRefs.invalidateAll() }
         do {
             try await self.pool.write { db in
                 try Self.insertProfile(profile, db: db)
@@ -185,6 +218,7 @@ public final class SQLiteSyncStore: SyncStore {
     }
 
     public func updateProfile(userId: String, id: String, name: String?, settings: [String: JSONValue]?, at: Int64) async throws -> StoredProfile? {
+        defer { if name != nil { self.profileRefs.invalidateAll() } }
         do {
             return try await self.pool.write { db in
                 if let name {
@@ -380,8 +414,8 @@ public final class SQLiteSyncStore: SyncStore {
     }
 
     public func apiKey(hash: Data) async throws -> StoredAPIKey? {
-        try await self.pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL", arguments: [hash])
+        try self.lookup { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL"), arguments: [hash])
                 .map(StoredAPIKey.init(row:))
         }
     }
@@ -397,8 +431,8 @@ public final class SQLiteSyncStore: SyncStore {
     }
 
     public func apiKeyIsLive(id: String, userId: String) async throws -> Bool {
-        try await self.pool.read { db in
-            try Bool.fetchOne(db, sql: "SELECT 1 FROM api_keys WHERE id = ? AND user_id = ? AND revoked_at IS NULL", arguments: [id, userId]) ?? false
+        try self.lookup { db in
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM api_keys WHERE id = ? AND user_id = ? AND revoked_at IS NULL"), arguments: [id, userId]) ?? false
         }
     }
 
@@ -412,9 +446,12 @@ public final class SQLiteSyncStore: SyncStore {
 
     public func write<T: Sendable>(profileId: String, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T {
         // SQLite has one writer: the transaction itself is the profile's write lock.
-        try await self.pool.write { db in
-            try body(SQLiteSyncTransaction(db))
+        let (value, deletedProfile) = try await self.pool.write { db in
+            let transaction = SQLiteSyncTransaction(db)
+            return (try body(transaction), transaction.deletedProfile)
         }
+        if deletedProfile { self.profileRefs.invalidateAll() }
+        return value
     }
 
     public func profileIds() async throws -> [String] {

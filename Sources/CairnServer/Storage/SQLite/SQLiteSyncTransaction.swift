@@ -6,6 +6,9 @@ import GRDB
 /// Statements are cached per connection, so a batch of 1,000 ops prepares each SQL once.
 final class SQLiteSyncTransaction: SyncTransaction {
     let db: Database
+    /// Set when this transaction deleted a profile: the store then forgets the profiles it
+    /// resolved from memory.
+    private(set) var deletedProfile = false
 
     init(_ db: Database) {
         self.db = db
@@ -262,6 +265,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
     }
 
     func markProfileDeleted(_ profileId: String, at: Int64) throws {
+        self.deletedProfile = true
         try self.db.execute(
             sql: "UPDATE profiles SET deleted_at = ?, name = name || '#deleted-' || ? WHERE id = ? AND deleted_at IS NULL",
             arguments: [at, at, profileId]
