@@ -20,6 +20,10 @@ struct SyncPrimitivesTests {
     @Test func hlcStringFormSortsLikeTheStampAndRoundTrips() throws {
         let stamps = [HLC(wall: 5, counter: 0, node: "x"), HLC(wall: 1_700_000_000_000, counter: 255, node: "phone-1"), HLC(wall: 1_700_000_000_000, counter: 4096, node: "a")]
         for stamp in stamps { #expect(HLC(stamp.description) == stamp) }
+        // The exact text: fixed-width zero-padded decimal wall, hex counter, then the node
+        #expect(stamps.map(\.description) == ["000000000000005-000000-x", "001700000000000-0000ff-phone-1", "001700000000000-001000-a"])
+        #expect(HLC(wall: 0, counter: 0, node: "").description == "000000000000000-000000-")
+        #expect(HLC(wall: HLC.maximumWall, counter: HLC.maximumCounter, node: "n").description == "\(HLC.maximumWall)-\(String(HLC.maximumCounter, radix: 16))-n")
         #expect(stamps.sorted().map(\.description) == stamps.map(\.description).sorted())
         #expect(HLC("1700000000000")?.wall == 1_700_000_000_000)
         #expect(HLC("garbage") == nil)

@@ -93,6 +93,30 @@ struct SQLiteStoreTests {
         }
     }
 
+    /// Field stamps are written as JSON text byte by byte; any field name (quotes, control
+    /// characters, non-ASCII) and node name reads back as it was, with its version.
+    @Test func fieldStampsRoundTripThroughTheirStoredText() throws {
+        let fields = ["title", "say \"hi\"", "back\\slash", "line\nbreak", "tab\there", "\u{1}ctl", "ünï😀", ""]
+        var record = StoredRecord(
+            profileId: "p", collection: "notes", id: "r", version: 9, data: [:], fieldStamps: [:], hlc: HLC(wall: 1, node: "n"),
+            createdAt: 1, updatedAt: 1, createdSeq: 1
+        )
+        for (index, field) in fields.enumerated() {
+            record.fieldStamps[field] = HLC(wall: Int64(1_700_000_000_000 + index), counter: index * 300, node: "node-\"\(index)\"")
+            if index.isMultiple(of: 2) { record.fieldVersions[field] = Int64(index + 1) }
+        }
+        let text = SQLiteSyncTransaction.encodeStamps(record)
+        #expect(try JSONValue.parse(text).objectValue?.count == fields.count)
+        let (stamps, versions) = SQLiteSyncTransaction.decodeStamps(text)
+        #expect(stamps == record.fieldStamps)
+        for (index, field) in fields.enumerated() {
+            #expect(versions[field] == (index.isMultiple(of: 2) ? Int64(index + 1) : 9))
+        }
+        #expect(SQLiteSyncTransaction.encodeStamps(StoredRecord(
+            profileId: "p", collection: "c", id: "e", version: 1, data: [:], fieldStamps: [:], hlc: HLC(wall: 1, node: "n"), createdAt: 1, updatedAt: 1, createdSeq: 1
+        )) == "{}")
+    }
+
     /// A lookup that began before an invalidation must not put what it read into the cache: it
     /// may have read the row before the write that invalidated it.
     @Test func lookupCacheRefusesAFillThatRacedAnInvalidation() {

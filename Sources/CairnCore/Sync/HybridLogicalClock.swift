@@ -28,12 +28,42 @@ public struct HLC: Sendable, Hashable, Comparable, Codable, CustomStringConverti
         return lhs.node < rhs.node
     }
 
-    /// The sortable string form.
+    /// The sortable string form: the wall time in 15 decimal digits, the counter in 6 hex digits,
+    /// the node, joined by `-` (`001763724000000-00002a-node`).
     public var description: String {
-        let wall = String(max(0, self.wall))
-        let counter = String(max(0, self.counter), radix: 16)
-        return String(repeating: "0", count: max(0, 15 - wall.count)) + wall + "-"
-            + String(repeating: "0", count: max(0, 6 - counter.count)) + counter + "-" + self.node
+        var bytes: [UInt8] = []
+        self.write(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends ``description``'s UTF-8 to `bytes`, without building the intermediate strings
+    /// (every stored write records one stamp per field).
+    public func write(to bytes: inout [UInt8]) {
+        bytes.reserveCapacity(bytes.count + 23 + self.node.utf8.count)
+        Self.appendDigits(UInt64(max(0, self.wall)), radix: 10, width: 15, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        Self.appendDigits(UInt64(max(0, self.counter)), radix: 16, width: 6, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        bytes.append(contentsOf: self.node.utf8)
+    }
+
+    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// `value` in `radix`, left-padded with zeros to at least `width` digits.
+    static func appendDigits(_ value: UInt64, radix: UInt64, width: Int, to bytes: inout [UInt8]) {
+        var divisor: UInt64 = 1
+        var count = 1
+        while value / divisor >= radix {
+            divisor *= radix
+            count += 1
+        }
+        for _ in count..<max(count, width) { bytes.append(UInt8(ascii: "0")) }
+        var rest = value
+        while divisor > 0 {
+            bytes.append(Self.digits[Int(rest / divisor)])
+            rest %= divisor
+            divisor /= radix
+        }
     }
 
     /// Parses the string form; also accepts a bare integer of milliseconds.

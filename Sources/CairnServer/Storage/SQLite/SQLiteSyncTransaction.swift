@@ -39,12 +39,24 @@ final class SQLiteSyncTransaction: SyncTransaction {
     }
 
     /// `field → "<hlc>|<version>"`.
+    /// `{"field": "<stamp>|<version>", …}`, written straight into bytes: it runs for every stored
+    /// write, and building a `JSONValue` of strings first was a twentieth of a push's CPU.
     static func encodeStamps(_ record: StoredRecord) -> String {
-        var stamps: [String: JSONValue] = [:]
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(record.fieldStamps.count * 64)
+        var scratch: [UInt8] = []
         for (field, stamp) in record.fieldStamps {
-            stamps[field] = .string("\(stamp.description)|\(record.fieldVersions[field] ?? record.version)")
+            if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+            JSONWriter.writeString(field, to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            scratch.removeAll(keepingCapacity: true)
+            stamp.write(to: &scratch)
+            scratch.append(UInt8(ascii: "|"))
+            scratch.append(contentsOf: String(record.fieldVersions[field] ?? record.version).utf8)
+            JSONWriter.writeString(bytes: scratch, to: &bytes)
         }
-        return JSONValue.jsonText(stamps)
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func decodeStamps(_ text: String) -> (stamps: [String: HLC], versions: [String: Int64]) {
