@@ -213,9 +213,10 @@ public struct SyncEngine: Sendable {
         var orders: [String: Int] = [:]
         for (parent, group) in byParent {
             if group.count > 16 {
-                // One walk of the folder's index entries (ids only, nothing decoded).
-                let siblings = try reader.siblingSlice(profileId, BookmarkRules.collection, parentId: parent, excluding: nil, offset: 0, limit: -1)
-                for (index, sibling) in siblings.enumerated() { orders[sibling.id] = index }
+                // One walk of the folder's index entries (ids only, no rows built).
+                let siblings = try reader.siblingIds(profileId, BookmarkRules.collection, parentId: parent)
+                orders.reserveCapacity(orders.count + siblings.count)
+                for (index, id) in siblings.enumerated() { orders[id] = index }
             } else {
                 for record in group {
                     if let key = record.siblingKey {

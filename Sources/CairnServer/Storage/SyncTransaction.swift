@@ -162,6 +162,9 @@ public protocol SyncReader {
     func opResult(_ profileId: String, _ opId: String) throws -> StoredOpResult?
     /// Open (or all) logged conflicts, newest first.
     func conflicts(_ profileId: String, includeResolved: Bool, limit: Int) throws -> [StoredConflict]
+    /// The ids of a folder's live children in order (an id's index in the array is its
+    /// `sortOrder`), read from the sibling index alone.
+    func siblingIds(_ profileId: String, _ collection: String, parentId: String?) throws -> [String]
     /// Live children of a parent ordered by (position, id), skipping `excluding`, from `offset`.
     func siblingSlice(_ profileId: String, _ collection: String, parentId: String?, excluding: String?, offset: Int, limit: Int) throws -> [SiblingKey]
     /// The live sibling right after (or before) the key `(position, id)`, skipping `excluding`.

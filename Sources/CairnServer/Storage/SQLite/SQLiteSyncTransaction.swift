@@ -193,6 +193,15 @@ final class SQLiteSyncTransaction: SyncTransaction {
         }
     }
 
+    func siblingIds(_ profileId: String, _ collection: String, parentId: String?) throws -> [String] {
+        try String.fetchAll(
+            self.db.cachedStatement(
+                sql: "SELECT id FROM records WHERE profile_id = ? AND collection = ? AND parent_id IS ? AND deleted = 0 ORDER BY position, id"
+            ),
+            arguments: [profileId, collection, parentId]
+        )
+    }
+
     func siblingSlice(_ profileId: String, _ collection: String, parentId: String?, excluding: String?, offset: Int, limit: Int) throws -> [SiblingKey] {
         try Row.fetchAll(
             self.db.cachedStatement(
