@@ -93,7 +93,18 @@ struct JSONTextTests {
         try self.expectSameAsEncoder(OperationResult(opId: "o", status: .applied, collection: "c", id: nil))
         let change = RecordChange(collection: "c", id: "i", version: 3, deleted: true, deletedAt: 9, createdAt: 1, updatedAt: 2, data: ["x": [1, "y"]])
         try self.expectSameAsEncoder(change)
-        try self.expectSameAsEncoder(PullResponse(changes: [change, RecordChange(collection: "c", id: "j", version: 4, deleted: false, deletedAt: nil, createdAt: 1, updatedAt: 2, data: [:])], cursor: 4, hasMore: true))
+        let page = PullResponse(
+            changes: [change, RecordChange(collection: "c\"q", id: "j\n", version: 4, deleted: false, deletedAt: nil, createdAt: 1, updatedAt: 2, data: ["é": [:], "n": .null])],
+            cursor: 4, hasMore: true
+        )
+        try self.expectSameAsEncoder(page)
+        // Pull pages write their bytes directly: the same object as their JSONValue and encoder forms
+        for response in [page, PullResponse(changes: [], cursor: 0, hasMore: false)] {
+            var bytes: [UInt8] = []
+            response.writeJSON(to: &bytes)
+            #expect(try JSONValue.parse(bytes: bytes) == response.jsonValue)
+            #expect(try JSONDecoder().decode(PullResponse.self, from: Data(bytes)) == response)
+        }
         try self.expectSameAsEncoder(
             SyncOperation(
                 opId: "o", type: .move, collection: "bookmarks", id: "b", data: ["u": "https://x/y"], patch: ["t": "v"], expectedVersion: 3,

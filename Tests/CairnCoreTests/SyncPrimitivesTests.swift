@@ -27,6 +27,19 @@ struct SyncPrimitivesTests {
         #expect(stamps.sorted().map(\.description) == stamps.map(\.description).sorted())
         #expect(HLC("1700000000000")?.wall == 1_700_000_000_000)
         #expect(HLC("garbage") == nil)
+        // The fast reader of the canonical form and the general parser agree, in and out of it
+        for text in [
+            "001700000000000-0000ff-phone-1", "001700000000000-0000FF-a-b-c", "000000000000000-000000-", "999999999999999-000000-x",
+            "00170000000000a-000000-x", "001700000000000-00000g-x", "001700000000000+000000-x", "001700000000000-000000+x",
+            "+01700000000000-000000-x", "1700000000000-ff-node", "001700000000000-000000-" + String(repeating: "n", count: 129),
+            "001700000000000-000000-" + String(repeating: "n", count: 128), "001700000000000-000000-ü",
+        ] {
+            let general = HLC(text)
+            if let fast = HLC.parseCanonical(text) { #expect(fast == general, "\(text)") }
+        }
+        #expect(HLC.parseCanonical("001700000000000-0000ff-phone-1") == HLC(wall: 1_700_000_000_000, counter: 255, node: "phone-1"))
+        #expect(HLC("999999999999999-000000-x") == nil)
+        #expect(HLC("001700000000000-000000-" + String(repeating: "n", count: 129)) == nil)
         #expect(HLC("-5-0-x") == nil)
         let decoded = try JSONDecoder().decode([HLC].self, from: Data(#"["000000000000005-000000-x", 1700000000000]"#.utf8))
         #expect(decoded[0] == HLC(wall: 5, node: "x"))

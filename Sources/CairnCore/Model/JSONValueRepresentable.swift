@@ -4,6 +4,13 @@ public protocol JSONValueRepresentable {
     var jsonValue: JSONValue { get }
 }
 
+/// A type that writes its JSON text straight into bytes, with no `JSONValue` tree in between: for
+/// the largest answers (a pull page of 5,000 records), where building the tree and then walking it
+/// was a fifth of the page's cost. Writes the same object as its `jsonValue`.
+public protocol JSONBytesWritable {
+    func writeJSON(to bytes: inout [UInt8])
+}
+
 extension JSONValue {
     /// `.number` of an integer.
     @inlinable
@@ -53,6 +60,42 @@ extension RecordChange: JSONValueRepresentable {
         ]
         object.setIfPresent("deletedAt", self.deletedAt.map(JSONValue.integer))
         return .object(object)
+    }
+}
+
+extension RecordChange: JSONBytesWritable {
+    public func writeJSON(to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: #"{"collection":"#.utf8)
+        JSONWriter.writeString(self.collection, to: &bytes)
+        bytes.append(contentsOf: #","id":"#.utf8)
+        JSONWriter.writeString(self.id, to: &bytes)
+        bytes.append(contentsOf: #","version":"#.utf8)
+        JSONWriter.writeNumber(Double(self.version), to: &bytes)
+        bytes.append(contentsOf: self.deleted ? #","deleted":true"#.utf8 : #","deleted":false"#.utf8)
+        bytes.append(contentsOf: #","createdAt":"#.utf8)
+        JSONWriter.writeNumber(Double(self.createdAt), to: &bytes)
+        bytes.append(contentsOf: #","updatedAt":"#.utf8)
+        JSONWriter.writeNumber(Double(self.updatedAt), to: &bytes)
+        if let deletedAt = self.deletedAt {
+            bytes.append(contentsOf: #","deletedAt":"#.utf8)
+            JSONWriter.writeNumber(Double(deletedAt), to: &bytes)
+        }
+        bytes.append(contentsOf: #","data":"#.utf8)
+        self.data.writeJSON(to: &bytes)
+        bytes.append(UInt8(ascii: "}"))
+    }
+}
+
+extension PullResponse: JSONBytesWritable {
+    public func writeJSON(to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: #"{"changes":["#.utf8)
+        for (index, change) in self.changes.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            change.writeJSON(to: &bytes)
+        }
+        bytes.append(contentsOf: #"],"cursor":"#.utf8)
+        JSONWriter.writeNumber(Double(self.cursor), to: &bytes)
+        bytes.append(contentsOf: self.hasMore ? #","hasMore":true}"#.utf8 : #","hasMore":false}"#.utf8)
     }
 }
 

@@ -47,6 +47,36 @@ public struct HLC: Sendable, Hashable, Comparable, Codable, CustomStringConverti
         bytes.append(contentsOf: self.node.utf8)
     }
 
+    /// The form ``description`` writes (15 decimal digits, `-`, 6 hex digits, `-`, the node), read
+    /// straight from the bytes: every stored record's stamp is parsed on every read. `nil` for
+    /// anything else, which the general parser then judges, so both accept exactly the same.
+    static func parseCanonical(_ string: String) -> HLC? {
+        var string = string
+        return string.withUTF8 { bytes -> HLC? in
+            guard bytes.count >= 23, bytes[15] == UInt8(ascii: "-"), bytes[22] == UInt8(ascii: "-"), bytes.count - 23 <= 128 else { return nil }
+            var wall: Int64 = 0
+            for index in 0..<15 {
+                let digit = bytes[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { return nil }
+                wall = wall * 10 + Int64(digit)
+            }
+            var counter = 0
+            for index in 16..<22 {
+                let byte = bytes[index]
+                let value: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): value = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): value = byte - UInt8(ascii: "A") + 10
+                default: return nil
+                }
+                counter = counter * 16 + Int(value)
+            }
+            guard wall <= HLC.maximumWall else { return nil }
+            return HLC(wall: wall, counter: counter, node: String(decoding: UnsafeBufferPointer(rebasing: bytes[23...]), as: UTF8.self))
+        }
+    }
+
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// `value` in `radix`, left-padded with zeros to at least `width` digits.
@@ -68,6 +98,10 @@ public struct HLC: Sendable, Hashable, Comparable, Codable, CustomStringConverti
 
     /// Parses the string form; also accepts a bare integer of milliseconds.
     public init?(_ string: String) {
+        if let stamp = Self.parseCanonical(string) {
+            self = stamp
+            return
+        }
         let parts = string.split(separator: "-", maxSplits: 2, omittingEmptySubsequences: false)
         if parts.count == 3, let wall = Int64(parts[0]), let counter = Int(parts[1], radix: 16), (0...HLC.maximumWall).contains(wall),
             (0...HLC.maximumCounter).contains(counter), parts[2].utf8.count <= 128
