@@ -87,14 +87,16 @@ public final class SQLiteSyncStore: SyncStore {
         _ = try await self.pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 
-    /// A point lookup by key (a user, a profile, an API key: one indexed row, one statement), run
-    /// on the calling thread. The async `read` hands the work to a reader queue's thread and back,
-    /// two thread switches that cost more than the lookup itself (docs/benchmarks.md, session 6).
-    /// One statement needs no explicit transaction (SQLite reads it from one snapshot), so the
-    /// BEGIN and COMMIT of `read` are skipped too. Only for reads that touch a handful of pages: a
-    /// long read would hold the caller's thread.
-    private func lookup<T>(_ body: (Database) throws -> T) throws -> T {
-        try self.pool.unsafeRead(body)
+    /// A point lookup by key (a user, a profile, an API key: one indexed row, one statement). One
+    /// statement needs no explicit transaction (SQLite reads it from one snapshot), so the BEGIN
+    /// and COMMIT of `read` are skipped (docs/benchmarks.md, session 6).
+    ///
+    /// It stays asynchronous on purpose. Running it on the calling thread was tried and
+    /// deadlocked under load: the lookups blocked every cooperative thread waiting for a pooled
+    /// reader, while the readers were held by async reads that needed a cooperative thread to
+    /// finish and give them back.
+    private func lookup<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await self.pool.unsafeRead(body)
     }
 
     // MARK: Users
@@ -132,7 +134,7 @@ public final class SQLiteSyncStore: SyncStore {
     }
 
     public func user(emailNormalized: String) async throws -> StoredUser? {
-        try self.lookup { db in
+        try await self.lookup { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE email_normalized = ?"), arguments: [emailNormalized])
                 .map(StoredUser.init(row:))
         }
@@ -141,7 +143,7 @@ public final class SQLiteSyncStore: SyncStore {
     public func user(id: String) async throws -> StoredUser? {
         if let user = self.users.value(id) { return user }
         let generation = self.users.generation
-        let user = try self.lookup { db in
+        let user = try await self.lookup { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE id = ?"), arguments: [id]).map(StoredUser.init(row:))
         }
         if let user { self.users.fill(user, for: id, since: generation) }
@@ -178,7 +180,7 @@ public final class SQLiteSyncStore: SyncStore {
     }
 
     public func profile(userId: String, idOrName: String) async throws -> StoredProfile? {
-        try self.lookup { db in
+        try await self.lookup { db in
             try Row.fetchOne(
                 db.cachedStatement(
                     sql: """
@@ -414,7 +416,7 @@ public final class SQLiteSyncStore: SyncStore {
     }
 
     public func apiKey(hash: Data) async throws -> StoredAPIKey? {
-        try self.lookup { db in
+        try await self.lookup { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL"), arguments: [hash])
                 .map(StoredAPIKey.init(row:))
         }
@@ -431,7 +433,7 @@ public final class SQLiteSyncStore: SyncStore {
     }
 
     public func apiKeyIsLive(id: String, userId: String) async throws -> Bool {
-        try self.lookup { db in
+        try await self.lookup { db in
             try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM api_keys WHERE id = ? AND user_id = ? AND revoked_at IS NULL"), arguments: [id, userId]) ?? false
         }
     }
