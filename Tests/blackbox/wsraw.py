@@ -94,7 +94,10 @@ class RawWebSocket:
 
     # -- writing
 
-    def send_frame(self, opcode: int, payload: bytes, fin: bool = True) -> None:
+    def send_frame(self, opcode: int, payload: bytes, fin: bool = True, send_at_most: int | None = None) -> None:
+        """Sends one masked frame. With `send_at_most`, the header announces the whole payload but
+        only that many payload bytes are sent (a peer that refuses the frame by its announced
+        length answers without waiting for the rest)."""
         header = bytes([(0x80 if fin else 0) | opcode])
         length = len(payload)
         if length < 126:
@@ -105,6 +108,8 @@ class RawWebSocket:
             header += bytes([0x80 | 127]) + struct.pack(">Q", length)
         mask = os.urandom(4)
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if length < 1 << 16 else _mask_fast(payload, mask)
+        if send_at_most is not None:
+            masked = masked[:send_at_most]
         self.sock.sendall(header + mask + masked)
 
     def send_text(self, text: str) -> None:
