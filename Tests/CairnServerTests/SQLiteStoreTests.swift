@@ -145,12 +145,7 @@ struct SQLiteStoreTests {
     @Test func cachedUserFollowsDisableAndLogoutEverywhere() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let store = try SQLiteSyncStore(path: directory.url.appendingPathComponent("db.sqlite").path)
-        try await store.prepare()
-        try await store.createUser(
-            StoredUser(id: "u", email: "u@x.co", emailNormalized: "u@x.co", passwordHash: "h", createdAt: 1, updatedAt: 1),
-            defaultProfile: StoredProfile(id: "p", userId: "u", name: "default", createdAt: 1, updatedAt: 1)
-        )
+        let store = try await Self.storeWithOneUser(in: directory)
         #expect(try await store.user(id: "u")?.disabled == false)
         #expect(store.users.value("u") != nil)
         try await store.setDisabled(userId: "u", disabled: true)
@@ -178,12 +173,7 @@ struct SQLiteStoreTests {
     @Test func refreshRotationHasExactlyOneWinner() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let store = try SQLiteSyncStore(path: directory.url.appendingPathComponent("db.sqlite").path)
-        try await store.prepare()
-        try await store.createUser(
-            StoredUser(id: "u", email: "u@x.co", emailNormalized: "u@x.co", passwordHash: "h", createdAt: 1, updatedAt: 1),
-            defaultProfile: StoredProfile(id: "p", userId: "u", name: "default", createdAt: 1, updatedAt: 1)
-        )
+        let store = try await Self.storeWithOneUser(in: directory)
         try await store.insertRefreshToken(StoredRefreshToken(id: "t0", userId: "u", familyId: "f", tokenHash: Data([0]), createdAt: 1, expiresAt: 99))
         let results = try await withThrowingTaskGroup(of: RefreshRotation.self) { group in
             for index in 1...10 {
@@ -199,5 +189,16 @@ struct SQLiteStoreTests {
         }
         #expect(results.filter { $0 == .rotated }.count == 1)
         #expect(results.filter { if case .alreadyRotated = $0 { true } else { false } }.count == 9)
+    }
+
+    /// A prepared store in `directory` holding user `u` with its default profile `p`.
+    static func storeWithOneUser(in directory: TemporaryDirectory) async throws -> SQLiteSyncStore {
+        let store = try SQLiteSyncStore(path: directory.url.appendingPathComponent("db.sqlite").path)
+        try await store.prepare()
+        try await store.createUser(
+            StoredUser(id: "u", email: "u@x.co", emailNormalized: "u@x.co", passwordHash: "h", createdAt: 1, updatedAt: 1),
+            defaultProfile: StoredProfile(id: "p", userId: "u", name: "default", createdAt: 1, updatedAt: 1)
+        )
+        return store
     }
 }

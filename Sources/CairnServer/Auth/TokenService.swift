@@ -59,8 +59,9 @@ struct TokenService: Sendable {
     /// claim. Throws for anything else.
     func verifyAccessToken(_ token: String) async throws -> (userId: String, issuedAt: Date, expiresAt: Date) {
         guard token.utf8.count <= Self.maximumTokenLength else { throw TokenRejected() }
+        let known = self.verified.payload(of: token)
         let payload: AccessTokenPayload
-        if let known = self.verified.payload(of: token) {
+        if let known {
             payload = known
         } else {
             try Self.checkHeader(of: token)
@@ -68,7 +69,7 @@ struct TokenService: Sendable {
         }
         // Time claims depend on the clock, so they are checked on every use, cached or not.
         try payload.verifyStandardClaims(now: self.clock.now, issuer: Self.issuer, audience: Self.audience)
-        self.verified.remember(payload, for: token)
+        if known == nil { self.verified.remember(payload, for: token) }
         return (payload.sub.value, payload.iat.value, payload.exp.value)
     }
 
@@ -129,11 +130,9 @@ final class VerifiedTokens: Sendable {
 
     func remember(_ payload: AccessTokenPayload, for token: String) {
         self.entries.withLock { entries in
-            if entries[token] != nil { return }
             if entries.count >= self.capacity { entries.removeAll(keepingCapacity: true) }
             entries[token] = payload
         }
     }
 
-    var count: Int { self.entries.withLock { $0.count } }
 }

@@ -17,12 +17,7 @@ struct ProfileResolver: Sendable {
     }
 
     func resolve(identity: AuthIdentity, wanted: String?) async throws -> ProfileRef {
-        let name = try self.name(identity: identity, wanted: wanted)
-        guard let profile = try await self.store.profileRef(userId: identity.user.id, idOrName: name) else {
-            throw CairnError.notFound("Profile")
-        }
-        try self.checkScope(identity, profile.id)
-        return profile
+        try await self.find(identity: identity, wanted: wanted, id: \.id) { try await self.store.profileRef(userId: $0, idOrName: $1) }
     }
 
     /// The whole profile row, read now.
@@ -32,22 +27,18 @@ struct ProfileResolver: Sendable {
     }
 
     func current(identity: AuthIdentity, wanted: String?) async throws -> StoredProfile {
-        let name = try self.name(identity: identity, wanted: wanted)
-        guard let profile = try await self.store.profile(userId: identity.user.id, idOrName: name) else {
-            throw CairnError.notFound("Profile")
-        }
-        try self.checkScope(identity, profile.id)
-        return profile
+        try await self.find(identity: identity, wanted: wanted, id: \.id) { try await self.store.profile(userId: $0, idOrName: $1) }
     }
 
-    private func name(identity: AuthIdentity, wanted: String?) throws -> String {
+    /// The wanted profile (else the key's scope, else `default`) through `lookup(userId, idOrName)`;
+    /// a missing one, another user's or one outside an API key's scope is the same 404.
+    private func find<Profile>(
+        identity: AuthIdentity, wanted: String?, id: KeyPath<Profile, String>, lookup: (String, String) async throws -> Profile?
+    ) async throws -> Profile {
         let name = (wanted?.isEmpty == false ? wanted : nil) ?? identity.scopedProfileId ?? "default"
-        guard name.utf8.count <= 128 else { throw CairnError.notFound("Profile") }
-        return name
-    }
-
-    private func checkScope(_ identity: AuthIdentity, _ profileId: String) throws {
-        if let scope = identity.scopedProfileId, scope != profileId { throw CairnError.notFound("Profile") }
+        guard name.utf8.count <= 128, let profile = try await lookup(identity.user.id, name) else { throw CairnError.notFound("Profile") }
+        if let scope = identity.scopedProfileId, scope != profile[keyPath: id] { throw CairnError.notFound("Profile") }
+        return profile
     }
 }
 
