@@ -166,3 +166,57 @@ struct JSONTextTests {
         #expect(try JSONValue.parse(bytes: Array("\"é\"".utf8)) == "é")
     }
 }
+
+@Suite("JSON object members")
+struct JSONMembersTests {
+    /// The members `JSONMembers.scan` reports, as (key text, value text), or nil when it refused.
+    static func members(_ text: String) -> [(String, String)]? {
+        var text = text
+        return text.withUTF8 { bytes in
+            var found: [(String, String)] = []
+            let whole = JSONMembers.scan(bytes) { key, value in
+                found.append((String(decoding: UnsafeBufferPointer(rebasing: bytes[key]), as: UTF8.self), String(decoding: UnsafeBufferPointer(rebasing: bytes[value]), as: UTF8.self)))
+            }
+            return whole ? found : nil
+        }
+    }
+
+    @Test func findsEachTopLevelValueAsItsText() throws {
+        let text = #" { "a" : 1 , "b":"x\"}]y" ,"c":[1,{"d":"]"},[]], "e":{"f":{"g":null}},"h":true,"i":-2.5e3 } "#
+        let found = try #require(Self.members(text))
+        #expect(found.map(\.0) == ["a", "b", "c", "e", "h", "i"])
+        #expect(found.map(\.1) == ["1", #""x\"}]y""#, #"[1,{"d":"]"},[]]"#, #"{"f":{"g":null}}"#, "true", "-2.5e3"])
+        // Every value text is the value the full parser reads there.
+        let parsed = try JSONValue.parseObject(text)
+        for (key, value) in found {
+            #expect(try JSONValue.parse(value) == parsed[key], "\(key)")
+        }
+        #expect(Self.members("{}")?.isEmpty == true)
+        #expect(Self.members(#"{"k\"ey":1}"#)?.first?.0 == #"k\"ey"#)
+    }
+
+    @Test func refusesTextThatIsNotOneObject() {
+        for text in ["", "[1]", "\"x\"", "{", #"{"a":1"#, #"{"a" 1}"#, #"{"a":}"#, #"{"a":1,}"#, #"{"a":1}x"#, #"{"a":"unterminated}"#, #"{"a":[1,2}"#, "{a:1}", #"{"a":1}{"b":2}"#] {
+            #expect(Self.members(text) == nil, "\(text)")
+        }
+    }
+
+    @Test func recognisesStringArraysAndPlainIntegers() {
+        func check(_ text: String, _ test: (UnsafeBufferPointer<UInt8>, Range<Int>) -> Bool) -> Bool {
+            var text = text
+            return text.withUTF8 { test($0, 0..<$0.count) }
+        }
+        for array in ["[]", "[ ]", #"["a"]"#, #"[ "a" , "b\"," ]"#] {
+            #expect(check(array, JSONMembers.isStringArray), "\(array)")
+        }
+        for array in ["[1]", #"["a",1]"#, #"["a",]"#, #"["a""b"]"#, "[null]", #"[["a"]]"#, "[", #""a""#] {
+            #expect(!check(array, JSONMembers.isStringArray), "\(array)")
+        }
+        for number in ["0", "7", "-12", "1700000000000", "999999999999999"] {
+            #expect(check(number, JSONMembers.isPlainInteger), "\(number)")
+        }
+        for number in ["", "-", "01", "1.0", "1e3", "1000000000000000", "+1", "12a"] {
+            #expect(!check(number, JSONMembers.isPlainInteger), "\(number)")
+        }
+    }
+}

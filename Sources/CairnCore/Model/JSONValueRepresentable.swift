@@ -65,37 +65,57 @@ extension RecordChange: JSONValueRepresentable {
 
 extension RecordChange: JSONBytesWritable {
     public func writeJSON(to bytes: inout [UInt8]) {
+        Self.writeJSON(
+            collection: self.collection, id: self.id, version: self.version, deleted: self.deleted, createdAt: self.createdAt,
+            updatedAt: self.updatedAt, deletedAt: self.deletedAt, to: &bytes
+        ) { self.data.writeJSON(to: &$0) }
+    }
+
+    /// A pull entry's JSON with its `data` written by `data`: for servers that write a record's
+    /// data from its stored text rather than from a `JSONValue`.
+    public static func writeJSON(
+        collection: String, id: String, version: Int64, deleted: Bool, createdAt: Int64, updatedAt: Int64, deletedAt: Int64?,
+        to bytes: inout [UInt8], data: (inout [UInt8]) -> Void
+    ) {
         bytes.append(contentsOf: #"{"collection":"#.utf8)
-        JSONWriter.writeString(self.collection, to: &bytes)
+        JSONWriter.writeString(collection, to: &bytes)
         bytes.append(contentsOf: #","id":"#.utf8)
-        JSONWriter.writeString(self.id, to: &bytes)
+        JSONWriter.writeString(id, to: &bytes)
         bytes.append(contentsOf: #","version":"#.utf8)
-        JSONWriter.writeNumber(Double(self.version), to: &bytes)
-        bytes.append(contentsOf: self.deleted ? #","deleted":true"#.utf8 : #","deleted":false"#.utf8)
+        JSONWriter.writeInteger(version, to: &bytes)
+        bytes.append(contentsOf: deleted ? #","deleted":true"#.utf8 : #","deleted":false"#.utf8)
         bytes.append(contentsOf: #","createdAt":"#.utf8)
-        JSONWriter.writeNumber(Double(self.createdAt), to: &bytes)
+        JSONWriter.writeInteger(createdAt, to: &bytes)
         bytes.append(contentsOf: #","updatedAt":"#.utf8)
-        JSONWriter.writeNumber(Double(self.updatedAt), to: &bytes)
-        if let deletedAt = self.deletedAt {
+        JSONWriter.writeInteger(updatedAt, to: &bytes)
+        if let deletedAt {
             bytes.append(contentsOf: #","deletedAt":"#.utf8)
-            JSONWriter.writeNumber(Double(deletedAt), to: &bytes)
+            JSONWriter.writeInteger(deletedAt, to: &bytes)
         }
         bytes.append(contentsOf: #","data":"#.utf8)
-        self.data.writeJSON(to: &bytes)
+        data(&bytes)
         bytes.append(UInt8(ascii: "}"))
     }
 }
 
 extension PullResponse: JSONBytesWritable {
     public func writeJSON(to bytes: inout [UInt8]) {
-        bytes.append(contentsOf: #"{"changes":["#.utf8)
-        for (index, change) in self.changes.enumerated() {
-            if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            change.writeJSON(to: &bytes)
+        Self.writeJSON(cursor: self.cursor, hasMore: self.hasMore, to: &bytes) { bytes in
+            for (index, change) in self.changes.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                change.writeJSON(to: &bytes)
+            }
         }
+    }
+
+    /// A pull page's JSON with the entries of its `changes` array (comma-separated) written by
+    /// `changes`.
+    public static func writeJSON(cursor: Int64, hasMore: Bool, to bytes: inout [UInt8], changes: (inout [UInt8]) -> Void) {
+        bytes.append(contentsOf: #"{"changes":["#.utf8)
+        changes(&bytes)
         bytes.append(contentsOf: #"],"cursor":"#.utf8)
-        JSONWriter.writeNumber(Double(self.cursor), to: &bytes)
-        bytes.append(contentsOf: self.hasMore ? #","hasMore":true}"#.utf8 : #","hasMore":false}"#.utf8)
+        JSONWriter.writeInteger(cursor, to: &bytes)
+        bytes.append(contentsOf: hasMore ? #","hasMore":true}"#.utf8 : #","hasMore":false}"#.utf8)
     }
 }
 

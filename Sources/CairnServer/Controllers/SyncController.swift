@@ -129,9 +129,9 @@ struct SyncController {
                 throw CairnError(.validation, "collections must be a comma-separated list of collection names", field: "collections")
             }
         }
-        let page = try await self.engine.pull(profileId: profile.id, since: since, collections: collections, limit: limit)
+        let page = try await self.engine.pullJSON(profileId: profile.id, since: since, collections: collections, limit: limit)
         try await self.touch(profile: profile, clientId: clientId, cursor: page.cursor)
-        return try JSONResponse.make(page)
+        return JSONResponse.make(json: page.json)
     }
 
     /// Remembers the device's position (for `/api/sync/status`).

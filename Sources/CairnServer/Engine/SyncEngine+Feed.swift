@@ -28,7 +28,9 @@ extension SyncEngine {
 
     func readFeed(profileId: String, since: Int64, collections: [String]?, limit: Int) async throws -> FeedPage {
         try await self.store.read { reader in
-            let (records, changes, cursor, hasMore) = try Self.page(reader: reader, profileId: profileId, since: since, collections: collections, limit: limit)
+            let (rows, cursor, hasMore) = try Self.page(reader: reader, profileId: profileId, since: since, collections: collections, limit: limit)
+            let records = rows.map(\.record)
+            let changes = try Self.changes(records, reader: reader, profileId: profileId)
             var events: [SyncEventMessage] = []
             events.reserveCapacity(records.count)
             for (record, change) in zip(records, changes) {

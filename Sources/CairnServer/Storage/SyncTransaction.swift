@@ -50,6 +50,36 @@ public struct StoredRecord: Sendable, Equatable {
     }
 }
 
+/// A changed record as a pull reads it: its columns, with `data` still the stored JSON text. A
+/// pull page copies that text into its answer; `record` parses it where values are needed.
+public struct ChangedRow: Sendable, Equatable {
+    public var profileId: String
+    public var collection: String
+    public var id: String
+    public var version: Int64
+    /// The stored JSON text of the record's data (an object).
+    public var dataText: String
+    /// The record's HLC stamp, as stored (parsed by `record`).
+    public var hlcText: String
+    public var parentId: String?
+    public var position: String?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var deleted: Bool
+    public var deletedAt: Int64?
+    public var createdSeq: Int64
+
+    /// The record with its data parsed (`[:]` if the text is not an object) and no field stamps.
+    public var record: StoredRecord {
+        StoredRecord(
+            profileId: self.profileId, collection: self.collection, id: self.id, version: self.version,
+            data: (try? JSONValue.parseObject(self.dataText)) ?? [:], fieldStamps: [:], hlc: HLC(self.hlcText) ?? HLC(wall: 0, node: ""), parentId: self.parentId,
+            position: self.position, createdAt: self.createdAt, updatedAt: self.updatedAt, deleted: self.deleted,
+            deletedAt: self.deletedAt, createdSeq: self.createdSeq
+        )
+    }
+}
+
 /// One entry of the change log.
 public struct StoredChange: Sendable, Equatable {
     public enum Kind: String, Sendable, Codable {
@@ -153,9 +183,11 @@ public protocol SyncReader {
     func children(_ profileId: String, _ collection: String, parentId: String?, includeDeleted: Bool) throws -> [StoredRecord]
     /// Every record of a collection (live only unless asked), in no particular order.
     func allRecords(_ profileId: String, _ collection: String, includeDeleted: Bool) throws -> [StoredRecord]
-    /// Records whose version is above `since`, oldest change first, at most `limit`. Without
-    /// `withStamps` their field stamps are left empty (reads that never merge skip decoding them).
-    func changedRecords(_ profileId: String, since: Int64, collections: [String]?, limit: Int, withStamps: Bool) throws -> [StoredRecord]
+    /// Records whose version is above `since`, oldest change first, at most `limit`.
+    func changedRecords(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> [StoredRecord]
+    /// The same records as `changedRecords`, as rows for a pull: data left as stored text, no
+    /// field stamps read.
+    func changedRows(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> [ChangedRow]
     /// Change-log entries above `since`, oldest first, at most `limit`.
     func changes(_ profileId: String, since: Int64, limit: Int) throws -> [StoredChange]
     /// A processed op, if this op id was seen in this profile.
@@ -225,9 +257,3 @@ public struct BookmarkSearchFields: Sendable, Equatable {
     public var notes: String
 }
 
-extension SyncReader {
-    /// Records whose version is above `since`, with their field stamps.
-    func changedRecords(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> [StoredRecord] {
-        try self.changedRecords(profileId, since: since, collections: collections, limit: limit, withStamps: true)
-    }
-}

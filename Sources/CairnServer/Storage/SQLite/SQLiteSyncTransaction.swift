@@ -136,33 +136,47 @@ final class SQLiteSyncTransaction: SyncTransaction {
         )
     }
 
-    func changedRecords(_ profileId: String, since: Int64, collections: [String]?, limit: Int, withStamps: Bool) throws -> [StoredRecord] {
+    func changedRecords(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> [StoredRecord] {
+        let (statement, arguments) = try self.changedStatement(profileId, since: since, collections: collections, limit: limit)
+        return try self.fetchRecords(statement, arguments)
+    }
+
+    func changedRows(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> [ChangedRow] {
+        let (statement, arguments) = try self.changedStatement(profileId, since: since, collections: collections, limit: limit)
+        var found: [ChangedRow] = []
+        let rows = try Row.fetchCursor(statement, arguments: arguments)
+        while let row = try rows.next() {
+            found.append(ChangedRow(row: row))
+        }
+        return found
+    }
+
+    /// `SELECT \(StoredRecord.columns)` of the records changed after `since`, oldest first.
+    private func changedStatement(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> (Statement, StatementArguments) {
         if let collections, !collections.isEmpty {
             let placeholders = Array(repeating: "?", count: collections.count).joined(separator: ",")
-            return try self.fetchRecords(
-                self.db.cachedStatement(
+            return (
+                try self.db.cachedStatement(
                     sql: """
                         SELECT \(StoredRecord.columns) FROM records WHERE profile_id = ? AND version > ? AND collection IN (\(placeholders))
                         ORDER BY version LIMIT ?
                         """),
-                StatementArguments([profileId]) + StatementArguments([since]) + StatementArguments(collections) + StatementArguments([limit]),
-                withStamps: withStamps
+                StatementArguments([profileId]) + StatementArguments([since]) + StatementArguments(collections) + StatementArguments([limit])
             )
         }
-        return try self.fetchRecords(
-            self.db.cachedStatement(sql: "SELECT \(StoredRecord.columns) FROM records WHERE profile_id = ? AND version > ? ORDER BY version LIMIT ?"),
-            [profileId, since, limit],
-            withStamps: withStamps
+        return (
+            try self.db.cachedStatement(sql: "SELECT \(StoredRecord.columns) FROM records WHERE profile_id = ? AND version > ? ORDER BY version LIMIT ?"),
+            [profileId, since, limit]
         )
     }
 
     /// The records a statement selects (``StoredRecord/columns``), each built from the row as
     /// SQLite steps to it: no copy of every row is made first (a fifth of a large pull's cost).
-    func fetchRecords(_ statement: Statement, _ arguments: StatementArguments, withStamps: Bool = true) throws -> [StoredRecord] {
+    func fetchRecords(_ statement: Statement, _ arguments: StatementArguments) throws -> [StoredRecord] {
         var records: [StoredRecord] = []
         let rows = try Row.fetchCursor(statement, arguments: arguments)
         while let row = try rows.next() {
-            records.append(StoredRecord(row: row, withStamps: withStamps))
+            records.append(StoredRecord(row: row))
         }
         return records
     }
@@ -463,9 +477,9 @@ extension StoredRecord {
         "profile_id, collection, id, version, data, field_stamps, hlc, parent_id, position, created_at, updated_at, deleted, deleted_at, created_seq"
 
     /// A record from a row of `SELECT \(columns)`.
-    init(row: Row, withStamps: Bool = true) {
+    init(row: Row) {
         let data: String = row[4]
-        let stamps = withStamps ? SQLiteSyncTransaction.decodeStamps(row[5]) : (stamps: [:], versions: [:])
+        let stamps = SQLiteSyncTransaction.decodeStamps(row[5])
         let hlc: String = row[6]
         self.init(
             profileId: row[0], collection: row[1], id: row[2], version: row[3],
@@ -476,6 +490,16 @@ extension StoredRecord {
             createdSeq: row[13]
         )
         self.fieldVersions = stamps.versions
+    }
+}
+
+extension ChangedRow {
+    /// A pull's row from a row of `SELECT \(StoredRecord.columns)` (field stamps not read).
+    init(row: Row) {
+        self.init(
+            profileId: row[0], collection: row[1], id: row[2], version: row[3], dataText: row[4], hlcText: row[6], parentId: row[7], position: row[8],
+            createdAt: row[9], updatedAt: row[10], deleted: row[11], deletedAt: row[12], createdSeq: row[13]
+        )
     }
 }
 
