@@ -167,6 +167,47 @@ struct BookmarkRoutesTests {
         }
     }
 
+    /// A push writes the search index after its last op: what an op wrote is indexed only if the
+    /// op stood, the last write of a bookmark in a batch is what is found, and an aborted atomic
+    /// batch indexes nothing.
+    @Test func searchIndexHoldsOnlyWhatABatchKept() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "search-batch@example.com")
+            func total(_ query: String) async throws -> JSONValue? {
+                try decode(JSONValue.self, try await client.get("/api/bookmarks/search?q=\(query)", token: device.token))["total"]
+            }
+            _ = try await device.push([
+                .init(opId: "f", type: .create, id: "wombat-folder", data: ["title": "Wombat folder", "isFolder": true], parentId: "other"),
+                .deleteBookmark("f-del", id: "wombat-folder"),
+            ])
+            let answer = try await device.push([
+                .init(opId: "1", type: .create, id: "b1", data: ["title": "Echidna first", "url": "https://a.example"], parentId: "other"),
+                .init(opId: "2", type: .update, id: "b1", patch: ["title": "Platypus second"]),
+                // Creating into the deleted folder revives it, then the position is refused: the
+                // op rolls back, revived folder and its index entry with it.
+                .init(opId: "3", type: .create, id: "b2", data: ["title": "Quokka", "url": "https://b.example"], parentId: "wombat-folder", position: "not valid!"),
+                .init(opId: "4", type: .create, id: "b3", data: ["title": "Numbat", "url": "https://c.example"], parentId: "other"),
+            ])
+            #expect(answer.results.map(\.status) == [.applied, .applied, .rejected, .applied])
+            #expect(try await total("echidna") == .number(0))
+            #expect(try await total("platypus") == .number(1))
+            #expect(try await total("quokka") == .number(0))
+            #expect(try await total("wombat") == .number(0))
+            #expect(try await total("numbat") == .number(1))
+
+            let aborted = try await device.push(
+                [
+                    .init(opId: "5", type: .create, id: "b4", data: ["title": "Bilby", "url": "https://d.example"], parentId: "other"),
+                    .init(opId: "6", type: .update, id: "b3", patch: ["title": "Dingo"]),
+                    .init(opId: "7", type: .create, id: "b5", data: ["title": "Bad"], parentId: "other"),
+                ], atomic: true)
+            #expect(aborted.results.map(\.status) == [.rejected, .rejected, .rejected])
+            #expect(try await total("bilby") == .number(0))
+            #expect(try await total("dingo") == .number(0))
+            #expect(try await total("numbat") == .number(1))
+        }
+    }
+
     @Test func importThenExportOfABrowserFileKeepsStructureOrderTagsAndDates() async throws {
         try await withTestServer { client, _ in
             let device = try await Device.register(client, "import@example.com")

@@ -16,7 +16,7 @@ extension SyncEngine {
             if try tx.record(profileId, BookmarkRules.collection, "toolbar") != nil { return nil }
             let applier = try BatchApplier(tx: tx, request: PushRequest(profileId: profileId, operations: []), profile: profile, now: now, hlc: hlc, limits: limits)
             try BookmarkRules(applier: applier).ensureRoots()
-            try tx.setSequence(profileId, applier.seq)
+            try applier.finish()
             return applier.seq
         }
         if let changed { self.notifier.profileChanged(profileId: profileId, sequence: changed, originClientId: nil) }

@@ -62,7 +62,7 @@ extension SyncEngine {
                 }
                 try importer.insert(loose, into: "menu", depth: 0)
             }
-            try tx.setSequence(profileId, applier.seq)
+            try applier.finish()
             var summary = importer.summary
             summary.syncVersion = applier.seq
             return summary

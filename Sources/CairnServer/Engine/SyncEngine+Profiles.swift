@@ -24,7 +24,7 @@ extension SyncEngine {
                 record.fieldStamps["_deleted"] = stamp
                 try applier.commit(&record, type: .delete, opId: nil, stamp: stamp, isNew: false)
             }
-            try tx.setSequence(profileId, applier.seq)
+            try applier.finish()
             try tx.markProfileDeleted(profileId, at: now)
             return applier.seq
         }

@@ -70,7 +70,7 @@ public struct SyncEngine: Sendable {
                         throw AtomicBatchAborted(results: results, sequence: profile.seq)
                     }
                 }
-                try tx.setSequence(request.profileId, applier.seq)
+                try applier.finish()
                 var outcome = PushOutcome(results: results, committed: true, previousSequence: profile.seq, sequence: applier.seq, touched: applier.touched)
                 if request.returnRecords {
                     for result in results {

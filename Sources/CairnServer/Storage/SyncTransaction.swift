@@ -240,7 +240,8 @@ public protocol SyncTransaction: SyncReader {
     /// Marks a profile deleted (its records are tombstoned by the engine first).
     func markProfileDeleted(_ profileId: String, at: Int64) throws
     /// Puts a bookmark in (or, with `nil` fields, takes it out of) the full-text index.
-    func indexBookmark(_ profileId: String, id: String, fields: BookmarkSearchFields?) throws
+    /// `isNew` says the bookmark is probably not in the index yet (a hint: either way is right).
+    func indexBookmark(_ profileId: String, id: String, fields: BookmarkSearchFields?, isNew: Bool) throws
 }
 
 /// Where a node sits among its siblings.

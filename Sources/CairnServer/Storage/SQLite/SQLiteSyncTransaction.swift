@@ -441,7 +441,16 @@ final class SQLiteSyncTransaction: SyncTransaction {
         return removed
     }
 
-    func indexBookmark(_ profileId: String, id: String, fields: BookmarkSearchFields?) throws {
+    func indexBookmark(_ profileId: String, id: String, fields: BookmarkSearchFields?, isNew: Bool) throws {
+        if let fields, isNew {
+            // A new bookmark: its map row is made first, and only an existing one is looked up.
+            try self.db.cachedStatement(sql: "INSERT INTO bookmark_search_map (profile_id, record_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                .execute(arguments: [profileId, id])
+            if self.db.changesCount == 1 {
+                try self.insertSearchRow(self.db.lastInsertedRowID, fields)
+                return
+            }
+        }
         let existing = try Int64.fetchOne(
             self.db.cachedStatement(sql: "SELECT rowid FROM bookmark_search_map WHERE profile_id = ? AND record_id = ?"),
             arguments: [profileId, id]
@@ -462,6 +471,10 @@ final class SQLiteSyncTransaction: SyncTransaction {
             try self.db.cachedStatement(sql: "INSERT INTO bookmark_search_map (profile_id, record_id) VALUES (?, ?)").execute(arguments: [profileId, id])
             rowid = self.db.lastInsertedRowID
         }
+        try self.insertSearchRow(rowid, fields)
+    }
+
+    private func insertSearchRow(_ rowid: Int64, _ fields: BookmarkSearchFields) throws {
         try self.db.cachedStatement(sql: "INSERT INTO bookmark_search (rowid, title, url, tags, notes) VALUES (?, ?, ?, ?, ?)")
             .execute(arguments: [rowid, fields.title, fields.url, fields.tags, fields.notes])
     }
