@@ -181,6 +181,24 @@ struct BookmarkSyncTests {
 
     // MARK: Exactly once
 
+    /// A batch's op ids are looked up once for the whole batch; one repeated inside the batch is
+    /// still applied once, and a reuse with another payload is still refused.
+    @Test func anOpIdRepeatedInsideOneBatchIsAppliedOnce() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "repeat-in-batch@example.com")
+            let create = SyncOperation.createBookmark("c1", id: "x", title: "X", url: "https://x.example")
+            let answer = try await device.push([
+                create, create, .createBookmark("c1", id: "y", title: "Y", url: "https://y.example"),
+                .createBookmark("c2", id: "z", title: "Z", url: "https://z.example"),
+            ])
+            #expect(answer.results.map(\.status) == [.applied, .duplicate, .rejected, .applied])
+            #expect(answer.results[1].version == answer.results[0].version)
+            #expect(answer.results[2].error?.code == "IDEMPOTENCY_MISMATCH")
+            let ids = try await device.bookmarks().bookmarks.filter { !$0.isFolder }.map(\.id)
+            #expect(ids.sorted() == ["x", "z"])
+        }
+    }
+
     @Test func aRetriedBatchReturnsTheOriginalResultsWithNoSecondEffect() async throws {
         try await withTestServer { client, _ in
             let device = try await Device.register(client, "retry@example.com")

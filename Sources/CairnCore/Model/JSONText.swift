@@ -160,15 +160,30 @@ public enum JSONWriter {
     /// A string with the escapes JSON requires (quote, backslash, control characters).
     public static func writeString(_ value: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
-        for byte in value.utf8 { Self.appendEscaped(byte, to: &bytes) }
+        if value.utf8.withContiguousStorageIfAvailable({ Self.appendUnescaped($0, to: &bytes) }) != true {
+            for byte in value.utf8 { Self.appendEscaped(byte, to: &bytes) }
+        }
         bytes.append(UInt8(ascii: "\""))
     }
 
     /// ``writeString(_:to:)`` for text already in UTF-8 bytes.
     public static func writeString(bytes value: [UInt8], to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
-        for byte in value { Self.appendEscaped(byte, to: &bytes) }
+        if value.withUnsafeBufferPointer({ !Self.appendUnescaped($0, to: &bytes) }) {
+            for byte in value { Self.appendEscaped(byte, to: &bytes) }
+        }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends `utf8` in one copy when none of its bytes needs an escape (ids, URLs, most
+    /// titles); false, having appended nothing, otherwise.
+    @inline(__always)
+    private static func appendUnescaped(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) -> Bool {
+        for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+            return false
+        }
+        bytes.append(contentsOf: utf8)
+        return true
     }
 
     @inline(__always)

@@ -33,6 +33,10 @@ final class BatchApplier {
     /// What the op being applied replaced in `searchEntries` (restored if it fails).
     private var searchUndo: [(id: String, previous: SearchEntry?)] = []
 
+    /// The op ids of this batch that were stored before it or by it, when `prefetch` looked
+    /// them up for the whole batch (`nil`: ask the store op by op).
+    private var storedOpIds: Set<String>?
+
     struct SearchEntry {
         /// The text to index; `nil` takes the bookmark out of the index.
         var fields: BookmarkSearchFields?
@@ -70,10 +74,26 @@ final class BatchApplier {
 
     // MARK: One operation
 
+    /// Reads what a batch's ops will ask for, in a few queries instead of two per op: which of
+    /// their op ids were already applied, and the records they name (the ones that do not exist
+    /// are remembered as absent).
+    func prefetch(_ ops: [SyncOperation]) throws {
+        self.storedOpIds = try self.tx.storedOpIds(self.profileId, among: Array(Set(ops.map(\.opId))))
+        var named: [String: Set<String>] = [:]
+        for op in ops where RecordRules.isValidCollection(op.collection) {
+            if let id = op.id, RecordRules.isValidId(id) { named[op.collection, default: []].insert(id) }
+        }
+        for (collection, ids) in named {
+            let found = try self.tx.records(self.profileId, collection, ids: Array(ids))
+            for id in ids { self.cache[RecordKey(collection: collection, id: id)] = .some(found[id]) }
+        }
+    }
+
     /// Applies one op (or replays its stored result) and stores its result under its op id.
     func apply(_ op: SyncOperation) throws -> OperationResult {
         let hash = Self.payloadHash(op)
-        if let stored = try self.tx.opResult(self.profileId, op.opId) {
+        let mayBeStored = self.storedOpIds?.contains(op.opId) ?? true
+        if mayBeStored, let stored = try self.tx.opResult(self.profileId, op.opId) {
             // Ops stored before the direct writer carry the JSONEncoder hash.
             guard stored.payloadHash == hash || stored.payloadHash == (try? Self.legacyPayloadHash(op)) else {
                 var result = OperationResult(
@@ -113,6 +133,8 @@ final class BatchApplier {
             result = OperationResult(opId: op.opId, status: .rejected, collection: op.collection, id: op.id, error: OperationError(error))
         }
         try self.tx.saveOpResult(StoredOpResult(profileId: self.profileId, opId: op.opId, payloadHash: hash, result: result, createdAt: self.now))
+        // A second op of this batch with the same id is then a replay of this one.
+        self.storedOpIds?.insert(op.opId)
         return result
     }
 

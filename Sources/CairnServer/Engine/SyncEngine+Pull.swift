@@ -21,7 +21,7 @@ extension SyncEngine {
         let limit = max(1, min(limit, 5000))
         return try await self.store.read { reader in
             let page = try Self.page(reader: reader, profileId: profileId, since: since, collections: collections, limit: limit)
-            let orders = try Self.sortOrders(for: page.rows.filter { $0.collection == BookmarkRules.collection && !$0.deleted }, reader: reader, profileId: profileId)
+            let orders = try Self.sortOrders(for: page.rows.lazy.filter { $0.collection == BookmarkRules.collection && !$0.deleted }, reader: reader, profileId: profileId)
             var bytes: [UInt8] = []
             bytes.reserveCapacity(64 + page.rows.reduce(0) { $0 + $1.dataText.utf8.count + 320 })
             PullResponse.writeJSON(cursor: page.cursor, hasMore: page.hasMore, to: &bytes) { bytes in
@@ -119,24 +119,23 @@ extension SyncEngine {
 
     /// `sortOrder` of live bookmarks: one sibling query per busy parent, a count per lone one, so
     /// the cost follows the changes, not the size of the tree.
-    static func sortOrders(for records: [some SiblingPlaced], reader: any SyncReader, profileId: String) throws -> [String: Int] {
-        var byParent: [String?: [Int]] = [:]
-        for (index, record) in records.enumerated() { byParent[record.parentId, default: []].append(index) }
+    static func sortOrders<Records: Sequence>(for records: Records, reader: any SyncReader, profileId: String) throws -> [String: Int]
+    where Records.Element: SiblingPlaced {
+        var byParent: [String?: [(id: String, key: SiblingKey?)]] = [:]
+        for record in records { byParent[record.parentId, default: []].append((record.id, record.siblingKey)) }
         var orders: [String: Int] = [:]
-        orders.reserveCapacity(records.count)
         for (parent, group) in byParent {
+            orders.reserveCapacity(orders.count + group.count)
             if group.count > 16 {
                 // One walk of the folder's index entries (ids only, no rows built); only the ids
                 // of this page are kept.
-                let wanted = Set(group.lazy.map { records[$0].id })
+                let wanted = Set(group.lazy.map(\.id))
                 for (index, id) in try reader.siblingIds(profileId, BookmarkRules.collection, parentId: parent).enumerated() where wanted.contains(id) {
                     orders[id] = index
                 }
             } else {
-                for record in group.lazy.map({ records[$0] }) {
-                    if let key = record.siblingKey {
-                        orders[record.id] = try reader.siblingIndex(profileId, BookmarkRules.collection, parentId: parent, key: key)
-                    }
+                for (id, key) in group {
+                    if let key { orders[id] = try reader.siblingIndex(profileId, BookmarkRules.collection, parentId: parent, key: key) }
                 }
             }
         }

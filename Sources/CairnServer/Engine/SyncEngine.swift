@@ -53,6 +53,7 @@ public struct SyncEngine: Sendable {
                 guard let profile = try tx.profileState(request.profileId) else { throw CairnError.notFound("Profile") }
                 if let cursor = request.cursor { try Self.checkCursor(cursor, profile: profile) }
                 let applier = try BatchApplier(tx: tx, request: request, profile: profile, now: now, hlc: hlc, limits: limits)
+                if request.operations.count > 1 { try applier.prefetch(request.operations) }
                 if request.requireLiveRecords {
                     // Through the applier, whose cache then serves the op's own read of the record.
                     for op in request.operations {

@@ -192,6 +192,8 @@ public protocol SyncReader {
     func changes(_ profileId: String, since: Int64, limit: Int) throws -> [StoredChange]
     /// A processed op, if this op id was seen in this profile.
     func opResult(_ profileId: String, _ opId: String) throws -> StoredOpResult?
+    /// Which of `opIds` were processed in this profile.
+    func storedOpIds(_ profileId: String, among opIds: [String]) throws -> Set<String>
     /// Open (or all) logged conflicts, newest first.
     func conflicts(_ profileId: String, includeResolved: Bool, limit: Int) throws -> [StoredConflict]
     /// The ids of a folder's live children in order (an id's index in the array is its

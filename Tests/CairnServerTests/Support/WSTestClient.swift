@@ -119,10 +119,14 @@ final class WSTestClient: Sendable {
         return try? await self.task.value?.closeCode
     }
 
-    /// All event bookmark ids delivered in `sync_incremental` messages received so far.
-    func incrementalIds(timeout: Duration = .milliseconds(300)) async -> [String] {
+    /// The bookmark ids of the `sync_incremental` messages that arrive until none has come for
+    /// `timeout`; with `first`, the first message may take that long (a change that must arrive,
+    /// on a machine busy with the rest of the suite).
+    func incrementalIds(first: Duration? = nil, timeout: Duration = .milliseconds(300)) async -> [String] {
         var ids: [String] = []
-        while let message = await self.next("sync_incremental", timeout: timeout) {
+        var wait = first ?? timeout
+        while let message = await self.next("sync_incremental", timeout: wait) {
+            wait = timeout
             if case .array(let events)? = message["events"] {
                 ids += events.compactMap { $0["bookmarkId"]?.stringValue }
             }

@@ -100,7 +100,8 @@ final class SQLiteSyncTransaction: SyncTransaction {
             let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
             let arguments = StatementArguments([profileId, collection]) + StatementArguments(chunk)
             for record in try self.fetchRecords(
-                self.db.cachedStatement(
+                // Not cached: a list of every length would stay prepared on the connection.
+                self.db.makeStatement(
                     sql: "SELECT \(StoredRecord.columns) FROM records WHERE profile_id = ? AND collection = ? AND id IN (\(placeholders))"),
                 arguments
             ) {
@@ -200,6 +201,20 @@ final class SQLiteSyncTransaction: SyncTransaction {
         )
     }
 
+    func storedOpIds(_ profileId: String, among opIds: [String]) throws -> Set<String> {
+        var found: Set<String> = []
+        for chunk in stride(from: 0, to: opIds.count, by: 500).map({ Array(opIds[$0..<min($0 + 500, opIds.count)]) }) {
+            let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+            let ids = try String.fetchAll(
+                // Not cached: a list of every length would stay prepared on the connection.
+                self.db.makeStatement(sql: "SELECT op_id FROM applied_ops WHERE profile_id = ? AND op_id IN (\(placeholders))"),
+                arguments: StatementArguments([profileId]) + StatementArguments(chunk)
+            )
+            found.formUnion(ids)
+        }
+        return found
+    }
+
     func conflicts(_ profileId: String, includeResolved: Bool, limit: Int) throws -> [StoredConflict] {
         let clause = includeResolved ? "" : " AND resolved_at IS NULL"
         return try Row.fetchAll(
@@ -277,13 +292,17 @@ final class SQLiteSyncTransaction: SyncTransaction {
     func siblingIndex(_ profileId: String, _ collection: String, parentId: String?, key: SiblingKey) throws -> Int {
         try Int.fetchOne(
             self.db.cachedStatement(
+                // Two counts, each a bounded range of the sibling index. The single
+                // `position < ? OR (position = ? AND id < ?)` count walked every sibling of the
+                // folder (without statistics, SQLite bounded the range by the parent alone).
                 sql: """
-                    SELECT COUNT(*) FROM records
-                    WHERE profile_id = ? AND collection = ? AND parent_id IS ? AND deleted = 0
-                      AND (position < ? OR (position = ? AND id < ?))
+                    SELECT (SELECT COUNT(*) FROM records
+                            WHERE profile_id = ?1 AND collection = ?2 AND parent_id IS ?3 AND deleted = 0 AND position < ?4)
+                         + (SELECT COUNT(*) FROM records
+                            WHERE profile_id = ?1 AND collection = ?2 AND parent_id IS ?3 AND deleted = 0 AND position = ?4 AND id < ?5)
                     """
             ),
-            arguments: [profileId, collection, parentId, key.position, key.position, key.id]
+            arguments: [profileId, collection, parentId, key.position, key.id]
         ) ?? 0
     }
 
