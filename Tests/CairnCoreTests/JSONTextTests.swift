@@ -199,6 +199,47 @@ struct JSONMembersTests {
         for text in ["", "[1]", "\"x\"", "{", #"{"a":1"#, #"{"a" 1}"#, #"{"a":}"#, #"{"a":1,}"#, #"{"a":1}x"#, #"{"a":"unterminated}"#, #"{"a":[1,2}"#, "{a:1}", #"{"a":1}{"b":2}"#] {
             #expect(Self.members(text) == nil, "\(text)")
         }
+        // Inside values too: what the parser refuses, the scan refuses, so that a text it
+        // accepts can be copied into an answer without making the answer invalid JSON.
+        let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+        for text in [
+            #"{"a":tru}"#, #"{"a":nul}"#, #"{"a":01}"#, #"{"a":1.}"#, #"{"a":-}"#, #"{"a":1e}"#, #"{"a":+1}"#, #"{"a":.5}"#,
+            #"{"a":[1,]}"#, #"{"a":[}}"#, #"{"a":{"x"}}"#, #"{"a":[1,2}}"#, #"{"a":{"x":1,}}"#, #"{"a":[1 2]}"#,
+            #"{"a":"\q"}"#, #"{"a":"\ud800"}"#, #"{"a":"\udc00x"}"#, #"{"a":"\ud800\u0041"}"#, #"{"a":"\u12"}"#, "{\"a\":\"tab\there\"}",
+            #"{"k\x":1}"#, "{\"a\":\(deep)}",
+        ] {
+            #expect(Self.members(text) == nil, "\(text)")
+            #expect((try? JSONValue.parseObject(text)) == nil, "the parser accepts \(text)")
+        }
+        #expect(Self.members(#"{"a":"\ud83d\ude00\/\b\f\n\r\t\u00e9","b":-0.5e+10,"c":1E3,"d":[[],{}],"e":0}"#)?.count == 5)
+    }
+
+    /// Random edits of valid texts: the scan accepts exactly what the parser reads as an object.
+    @Test func acceptsExactlyWhatTheParserReadsAsAnObject() {
+        let seeds = [
+            #"{"title":"a\"b","url":"https://x.example/a?b=1","tags":["t1","t2"],"n":-12.5e-3,"o":{"p":[true,false,null]},"u":"\u00e9\ud83d\ude00"}"#,
+            #"{ "a" : [ 1 , { "b" : "c" } ] , "d" : 0 }"#,
+        ]
+        let pieces: [UInt8] = Array(#"{}[]:,"\ -+.0123456789eEtrufalsn/ubx"#.utf8) + [0x09, 0x0A, 0x01]
+        var state: UInt64 = 20_261_122
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        for _ in 0..<4000 {
+            var bytes = Array(seeds[next(seeds.count)].utf8)
+            for _ in 0..<(1 + next(3)) {
+                let at = next(bytes.count)
+                switch next(3) {
+                case 0: bytes.remove(at: at)
+                case 1: bytes.insert(pieces[next(pieces.count)], at: at)
+                default: bytes[at] = pieces[next(pieces.count)]
+                }
+                if bytes.isEmpty { bytes = [UInt8(ascii: "{")] }
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect((Self.members(text) != nil) == ((try? JSONValue.parseObject(text)) != nil), "\(text)")
+        }
     }
 
     @Test func recognisesStringArraysAndPlainIntegers() {

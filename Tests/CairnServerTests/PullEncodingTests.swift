@@ -43,6 +43,12 @@ struct PullEncodingTests {
         "",
         #"{"title":"unterminated}"#,
         #"{"title":"x"} trailing"#,
+        // Malformed inside a value (only a damaged database holds such text): the parsed way
+        // reads `{}`, and so must the copy, never an answer that is not JSON.
+        #"{"title":"Docs","junk":tru}"#,
+        #"{"title":"x\q"}"#,
+        #"{"a":[1,}}"#,
+        #"{"tags":["a","\ud800"]}"#,
     ]
 
     @Test func bookmarkEntriesMatchTheParsedWay() throws {

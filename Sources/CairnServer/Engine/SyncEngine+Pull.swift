@@ -105,8 +105,9 @@ extension SyncEngine {
         }
     }
 
-    /// Stored object text as it is; text that is not one object is written as `parseObject`
-    /// reads it (`{}`), as the parsed path does.
+    /// Stored object text as it is (the store writes it from a dictionary, so it repeats no
+    /// key); text that is not one valid JSON object is written as `parseObject` reads it (`{}`),
+    /// as the parsed path does.
     static func writeObject(_ text: String, to bytes: inout [UInt8]) {
         var text = text
         let copied = text.withUTF8 { utf8 in
