@@ -17,6 +17,9 @@ import pytest
 
 from conftest import register, scaled
 
+# Thousands of requests as one user: the per-user API rate is waited out, not failed on.
+pytestmark = pytest.mark.usefixtures("paced_api")
+
 IDS = ["a", "b", "c", "d", "e"]
 KEYS = ["x", "y", "z"]
 

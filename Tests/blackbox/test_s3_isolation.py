@@ -38,6 +38,9 @@ from websockets.sync.client import connect
 
 from conftest import Api, register
 
+# Thousands of requests as one user: the per-user API rate is waited out, not failed on.
+pytestmark = pytest.mark.usefixtures("paced_api")
+
 CANARY = "qx-canary-5e1d"            # B's data only; never sent by A
 FAKE_PREFIX = "zz-nowhere-"
 

@@ -17,7 +17,7 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import Api, register
+from conftest import register
 
 PAYLOADS = [
     "'", "''", '"', "`", "' OR '1'='1", "' OR 1=1 --", '" OR "1"="1', "'; DROP TABLE records; --",
@@ -35,12 +35,8 @@ SEARCH_500 = {p for p in PAYLOADS if "\u0000" in p}
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def paced_api():
-    """Thousands of probes as one user: wait out the per-user API rate instead of failing on it."""
-    Api.wait_out_api_rate = True
-    yield
-    Api.wait_out_api_rate = False
+# Thousands of probes as one user: the per-user API rate is waited out, not failed on.
+pytestmark = pytest.mark.usefixtures("paced_api")
 
 
 @pytest.fixture(scope="module")
