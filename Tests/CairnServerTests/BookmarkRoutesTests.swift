@@ -401,6 +401,48 @@ struct BookmarkRoutesTests {
         }
     }
 
+    /// A busy folder's sibling order is kept between the pages of a pull (`SiblingOrderCache`),
+    /// but only for pages read at the same profile sequence: after a write, the next page's
+    /// `sortOrder`s are the folder's places after it.
+    @Test func pagesOfABusyFolderGiveTheSortOrderOfTheirOwnSnapshot() async throws {
+        try await withTestServer { client, components in
+            let device = try await Device.register(client, "pages@example.com")
+            let start = try await device.pull(since: 0).cursor
+            _ = try await device.push((0..<60).map { .createBookmark("c\($0)", id: "b\($0)", title: "B\($0)", url: "https://\($0).example", parent: "toolbar") })
+            func places() async throws -> [String: Int64] {
+                let toolbar = try await device.bookmarks().bookmarks.filter { $0.parentId == "toolbar" }
+                return Dictionary(uniqueKeysWithValues: toolbar.map { ($0.id, Int64($0.sortOrder)) })
+            }
+            func check(_ changes: [RecordChange], against expected: [String: Int64]) {
+                for change in changes where change.collection == "bookmarks" && !change.deleted {
+                    #expect(change.data["sortOrder"]?.intValue == expected[change.id], "\(change.id)")
+                }
+            }
+            let before = try await places()
+            let first = try await device.pull(since: start, limit: 25)
+            #expect(first.changes.count == 25 && first.hasMore)
+            check(first.changes, against: before)
+            #expect(components.engine.siblingOrders.held >= 60, "the first page kept the folder's order")
+            // A new first child moves every other one a place down: the kept order is stale now.
+            _ = try await device.push([.createBookmark("c-front", id: "front", title: "F", url: "https://f.example", parent: "toolbar", index: 0)])
+            let after = try await places()
+            #expect(after["b30"] == (before["b30"] ?? -10) + 1)
+            var cursor = first.cursor
+            var later: [RecordChange] = []
+            var pages = 0
+            while true {
+                let page = try await device.pull(since: cursor, limit: 25)
+                later += page.changes
+                cursor = page.cursor
+                pages += 1
+                if !page.hasMore { break }
+            }
+            #expect(pages == 2)
+            #expect(later.count == 36)
+            check(later, against: after)
+        }
+    }
+
     @Test func concurrentWritersAndCursorReadersSeeEveryChangeExactlyOnce() async throws {
         try await withTestServer(configure: { $0.apiBurst = 100_000 }) { client, _ in
             let device = try await Device.register(client, "race@example.com")

@@ -398,14 +398,7 @@ struct JSONReader {
         guard self.index + 4 <= self.bytes.count else { throw self.error("unexpected end") }
         var value: UInt32 = 0
         for _ in 0..<4 {
-            let byte = self.bytes[self.index]
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: throw self.error("invalid \\u escape")
-            }
+            guard let digit = HexDigit.value(self.bytes[self.index]) else { throw self.error("invalid \\u escape") }
             value = value << 4 | UInt32(digit)
             self.index += 1
         }

@@ -62,14 +62,7 @@ public struct HLC: Sendable, Hashable, Comparable, Codable, CustomStringConverti
             }
             var counter = 0
             for index in 16..<22 {
-                let byte = bytes[index]
-                let value: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): value = byte - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): value = byte - UInt8(ascii: "A") + 10
-                default: return nil
-                }
+                guard let value = HexDigit.value(bytes[index]) else { return nil }
                 counter = counter * 16 + Int(value)
             }
             guard wall <= HLC.maximumWall else { return nil }

@@ -28,9 +28,10 @@ extension SyncEngine {
 
     func readFeed(profileId: String, since: Int64, collections: [String]?, limit: Int) async throws -> FeedPage {
         try await self.store.read { reader in
-            let (rows, cursor, hasMore) = try Self.page(reader: reader, profileId: profileId, since: since, collections: collections, limit: limit)
-            let records = rows.map(\.record)
-            let changes = try Self.changes(records, reader: reader, profileId: profileId)
+            let read = try Self.page(reader: reader, profileId: profileId, since: since, collections: collections, limit: limit)
+            let (cursor, hasMore) = (read.cursor, read.hasMore)
+            let records = read.rows.map(\.record)
+            let changes = try Self.changes(records, reader: reader, profileId: profileId, kept: self.keptOrders(read))
             var events: [SyncEventMessage] = []
             events.reserveCapacity(records.count)
             for (record, change) in zip(records, changes) {

@@ -9,7 +9,7 @@ extension SyncEngine {
         let limit = max(1, min(limit, 5000))
         return try await self.store.read { reader in
             let page = try Self.page(reader: reader, profileId: profileId, since: since, collections: collections, limit: limit)
-            let changes = try Self.changes(page.rows.map(\.record), reader: reader, profileId: profileId)
+            let changes = try Self.changes(page.rows.map(\.record), reader: reader, profileId: profileId, kept: self.keptOrders(page))
             return PullResponse(changes: changes, cursor: page.cursor, hasMore: page.hasMore)
         }
     }
@@ -21,7 +21,9 @@ extension SyncEngine {
         let limit = max(1, min(limit, 5000))
         return try await self.store.read { reader in
             let page = try Self.page(reader: reader, profileId: profileId, since: since, collections: collections, limit: limit)
-            let orders = try Self.sortOrders(for: page.rows.lazy.filter { $0.collection == BookmarkRules.collection && !$0.deleted }, reader: reader, profileId: profileId)
+            let orders = try Self.sortOrders(
+                for: page.rows.lazy.filter { $0.collection == BookmarkRules.collection && !$0.deleted }, reader: reader, profileId: profileId,
+                kept: self.keptOrders(page))
             var bytes: [UInt8] = []
             bytes.reserveCapacity(64 + page.rows.reduce(0) { $0 + $1.dataText.utf8.count + 320 })
             PullResponse.writeJSON(cursor: page.cursor, hasMore: page.hasMore, to: &bytes) { bytes in
@@ -35,10 +37,10 @@ extension SyncEngine {
     }
 
     /// One page of changed records after `since`, read in one snapshot: the rows, where the next
-    /// page starts and whether there is one.
+    /// page starts, whether there is one, and the profile's sequence in that snapshot.
     static func page(
         reader: any SyncReader, profileId: String, since: Int64, collections: [String]?, limit: Int
-    ) throws -> (rows: [ChangedRow], cursor: Int64, hasMore: Bool) {
+    ) throws -> (rows: [ChangedRow], cursor: Int64, hasMore: Bool, sequence: Int64) {
         guard let profile = try reader.profileState(profileId) else { throw CairnError.notFound("Profile") }
         try Self.checkCursor(since, profile: profile)
         var rows = try reader.changedRows(profileId, since: since, collections: collections, limit: limit + 1)
@@ -61,7 +63,13 @@ extension SyncEngine {
             }
             cursor = hasMore ? profile.purgeSeq : max(since, profile.seq)
         }
-        return (rows, cursor, hasMore)
+        return (rows, cursor, hasMore, profile.seq)
+    }
+
+    /// Where the sort orders of a page's busy folders are found, and kept for the next page when
+    /// there is one.
+    func keptOrders(_ page: (rows: [ChangedRow], cursor: Int64, hasMore: Bool, sequence: Int64)) -> KeptOrders {
+        KeptOrders(cache: self.siblingOrders, sequence: page.sequence, keep: page.hasMore)
     }
 
     static func checkCursor(_ since: Int64, profile: StoredProfile) throws {
@@ -75,8 +83,9 @@ extension SyncEngine {
     }
 
     /// Pull entries for records; bookmarks carry the seed 000 shape with `sortOrder`.
-    static func changes(_ records: [StoredRecord], reader: any SyncReader, profileId: String) throws -> [RecordChange] {
-        let sortOrders = try Self.sortOrders(for: records.filter { $0.collection == BookmarkRules.collection && !$0.deleted }, reader: reader, profileId: profileId)
+    static func changes(_ records: [StoredRecord], reader: any SyncReader, profileId: String, kept: KeptOrders? = nil) throws -> [RecordChange] {
+        let sortOrders = try Self.sortOrders(
+            for: records.filter { $0.collection == BookmarkRules.collection && !$0.deleted }, reader: reader, profileId: profileId, kept: kept)
         return records.map { Self.change($0, sortOrder: sortOrders[$0.id] ?? 0) }
     }
 
@@ -118,22 +127,31 @@ extension SyncEngine {
         if !copied { JSONValue.object((try? JSONValue.parseObject(text)) ?? [:]).writeJSON(to: &bytes) }
     }
 
-    /// `sortOrder` of live bookmarks: one sibling query per busy parent, a count per lone one, so
-    /// the cost follows the changes, not the size of the tree.
-    static func sortOrders<Records: Sequence>(for records: Records, reader: any SyncReader, profileId: String) throws -> [String: Int]
-    where Records.Element: SiblingPlaced {
+    /// `sortOrder` of live bookmarks: one sibling walk per busy parent, a count per lone one, so
+    /// the cost follows the changes, not the size of the tree. With `kept`, a parent's order read
+    /// at the same sequence by an earlier page is used instead of a walk or counts, and a walk's
+    /// order is kept when another page follows.
+    static func sortOrders<Records: Sequence>(
+        for records: Records, reader: any SyncReader, profileId: String, kept: KeptOrders? = nil
+    ) throws -> [String: Int] where Records.Element: SiblingPlaced {
         var byParent: [String?: [(id: String, key: SiblingKey?)]] = [:]
         for record in records { byParent[record.parentId, default: []].append((record.id, record.siblingKey)) }
         var orders: [String: Int] = [:]
         for (parent, group) in byParent {
             orders.reserveCapacity(orders.count + group.count)
-            if group.count > 16 {
-                // One walk of the folder's index entries (ids only, no rows built); only the ids
-                // of this page are kept.
+            if let kept, let order = kept.cache.order(profileId: profileId, parentId: parent, sequence: kept.sequence) {
+                for (id, _) in group { orders[id] = order[id] }
+            } else if group.count > 16 {
+                // One walk of the folder's index entries (ids only, no rows built); the ids of
+                // this page get their index, and the whole order is kept when a page follows.
+                let keep = kept?.keep == true
                 let wanted = Set(group.lazy.map(\.id))
-                for (index, id) in try reader.siblingIds(profileId, BookmarkRules.collection, parentId: parent).enumerated() where wanted.contains(id) {
-                    orders[id] = index
+                var all: [String: Int] = [:]
+                for (index, id) in try reader.siblingIds(profileId, BookmarkRules.collection, parentId: parent).enumerated() {
+                    if keep { all[id] = index }
+                    if wanted.contains(id) { orders[id] = index }
                 }
+                if keep, let kept { kept.cache.keep(all, profileId: profileId, parentId: parent, sequence: kept.sequence) }
             } else {
                 for (id, key) in group {
                     if let key { orders[id] = try reader.siblingIndex(profileId, BookmarkRules.collection, parentId: parent, key: key) }
@@ -142,6 +160,14 @@ extension SyncEngine {
         }
         return orders
     }
+}
+
+/// Sibling orders shared between the pages of a pull (`SiblingOrderCache`): the sequence this
+/// page was read at, and whether a new order is worth keeping (another page follows).
+struct KeptOrders {
+    var cache: SiblingOrderCache
+    var sequence: Int64
+    var keep: Bool
 }
 
 /// A bookmark's place among its siblings, for `sortOrder`.

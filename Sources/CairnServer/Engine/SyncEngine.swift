@@ -17,6 +17,8 @@ public struct SyncEngine: Sendable {
     let logger: Logger
     /// Feed pages shared among the sockets of a profile.
     let feedCache: FeedCache
+    /// Busy folders' sibling order, kept between the pages of a pull.
+    let siblingOrders = SiblingOrderCache()
 
     init(store: any SyncStore, clock: ServerClock, limits: Limits, notifier: any ChangeNotifier, logger: Logger, maxClockDrift: Int64 = 60_000) {
         self.store = store

@@ -143,30 +143,33 @@ final class SQLiteSyncTransaction: SyncTransaction {
     }
 
     func changedRows(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> [ChangedRow] {
-        let (statement, arguments) = try self.changedStatement(profileId, since: since, collections: collections, limit: limit)
+        let (statement, arguments) = try self.changedStatement(profileId, since: since, collections: collections, limit: limit, columns: ChangedRow.columns)
         var found: [ChangedRow] = []
         let rows = try Row.fetchCursor(statement, arguments: arguments)
         while let row = try rows.next() {
-            found.append(ChangedRow(row: row))
+            found.append(ChangedRow(row: row, profileId: profileId))
         }
         return found
     }
 
-    /// `SELECT \(StoredRecord.columns)` of the records changed after `since`, oldest first.
-    private func changedStatement(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> (Statement, StatementArguments) {
+    /// `SELECT columns` (by default ``StoredRecord/columns``) of the records changed after
+    /// `since`, oldest first.
+    private func changedStatement(
+        _ profileId: String, since: Int64, collections: [String]?, limit: Int, columns: String = StoredRecord.columns
+    ) throws -> (Statement, StatementArguments) {
         if let collections, !collections.isEmpty {
             let placeholders = Array(repeating: "?", count: collections.count).joined(separator: ",")
             return (
                 try self.db.cachedStatement(
                     sql: """
-                        SELECT \(StoredRecord.columns) FROM records WHERE profile_id = ? AND version > ? AND collection IN (\(placeholders))
+                        SELECT \(columns) FROM records WHERE profile_id = ? AND version > ? AND collection IN (\(placeholders))
                         ORDER BY version LIMIT ?
                         """),
                 StatementArguments([profileId]) + StatementArguments([since]) + StatementArguments(collections) + StatementArguments([limit])
             )
         }
         return (
-            try self.db.cachedStatement(sql: "SELECT \(StoredRecord.columns) FROM records WHERE profile_id = ? AND version > ? ORDER BY version LIMIT ?"),
+            try self.db.cachedStatement(sql: "SELECT \(columns) FROM records WHERE profile_id = ? AND version > ? ORDER BY version LIMIT ?"),
             [profileId, since, limit]
         )
     }
@@ -526,11 +529,14 @@ extension StoredRecord {
 }
 
 extension ChangedRow {
-    /// A pull's row from a row of `SELECT \(StoredRecord.columns)` (field stamps not read).
-    init(row: Row) {
+    /// The columns a pull reads: not the profile (the query names it) nor the field stamps.
+    static let columns = "collection, id, version, data, hlc, parent_id, position, created_at, updated_at, deleted, deleted_at, created_seq"
+
+    /// A pull's row of `profileId` from a row of `SELECT \(columns)`.
+    init(row: Row, profileId: String) {
         self.init(
-            profileId: row[0], collection: row[1], id: row[2], version: row[3], dataText: row[4], hlcText: row[6], parentId: row[7], position: row[8],
-            createdAt: row[9], updatedAt: row[10], deleted: row[11], deletedAt: row[12], createdSeq: row[13]
+            profileId: profileId, collection: row[0], id: row[1], version: row[2], dataText: row[3], hlcText: row[4], parentId: row[5], position: row[6],
+            createdAt: row[7], updatedAt: row[8], deleted: row[9], deletedAt: row[10], createdSeq: row[11]
         )
     }
 }
