@@ -199,6 +199,40 @@ struct BookmarkSyncTests {
         }
     }
 
+    /// A batch's appends into one folder carry the folder's last child from op to op
+    /// (`BatchApplier.appendedLast`) instead of asking the store each time; an op of another
+    /// kind, a revival or a refused op in between makes the next append ask again.
+    @Test func eachAppendInABatchLandsLastEvenAfterOtherOpsChangedTheFolder() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "appends@example.com")
+            func order(_ folder: String) async throws -> [String] {
+                try await device.bookmarks().bookmarks.filter { $0.parentId == folder }.sorted { $0.sortOrder < $1.sortOrder }.map(\.id)
+            }
+            // A folder at the far end of the toolbar, then deleted: a create inside it revives it there.
+            var far = SyncOperation.createBookmark("q", id: "q", title: "Q", parent: "toolbar")
+            far.position = "zz"
+            _ = try await device.push([.createBookmark("x", id: "x", title: "X", url: "https://x.example", parent: "toolbar"), far])
+            _ = try await device.push([.deleteBookmark("dq", id: "q")])
+            let answer = try await device.push([
+                .createBookmark("a1", id: "a1", title: "A1", url: "https://a1.example", parent: "toolbar"),
+                .createBookmark("a2", id: "a2", title: "A2", url: "https://a2.example", parent: "toolbar"),
+                // Into another folder (and revives q at "zz", after a2).
+                .createBookmark("in-q", id: "in-q", title: "In Q", url: "https://q.example", parent: "q"),
+                .createBookmark("a3", id: "a3", title: "A3", url: "https://a3.example", parent: "toolbar"),
+                // Moves x to the end, after a3.
+                .moveBookmark("mx", id: "x", to: "toolbar"),
+                .createBookmark("a4", id: "a4", title: "A4", url: "https://a4.example", parent: "toolbar"),
+                // A refused create (no url), then a first child placed by index: neither is last.
+                SyncOperation(opId: "bad", type: .create, id: "bad", data: .object(["title": "Bad", "isFolder": false]), parentId: "toolbar"),
+                .createBookmark("a5", id: "a5", title: "A5", url: "https://a5.example", parent: "toolbar", index: 0),
+                .createBookmark("a6", id: "a6", title: "A6", url: "https://a6.example", parent: "toolbar"),
+                .createBookmark("a7", id: "a7", title: "A7", url: "https://a7.example", parent: "toolbar"),
+            ])
+            #expect(answer.results.map(\.status) == [.applied, .applied, .applied, .applied, .applied, .applied, .rejected, .applied, .applied, .applied])
+            #expect(try await order("toolbar") == ["a5", "a1", "a2", "q", "a3", "x", "a4", "a6", "a7"])
+        }
+    }
+
     @Test func aRetriedBatchReturnsTheOriginalResultsWithNoSecondEffect() async throws {
         try await withTestServer { client, _ in
             let device = try await Device.register(client, "retry@example.com")

@@ -33,6 +33,14 @@ final class BatchApplier {
     /// What the op being applied replaced in `searchEntries` (restored if it fails).
     private var searchUndo: [(id: String, previous: SearchEntry?)] = []
 
+    /// A folder's last live child, when the op before the current one appended it there: the
+    /// next append into that folder is placed after it without asking the store (a batch of
+    /// creates into one folder read its last child once per op). Only consecutive applied appends
+    /// carry it; any other op, and any op that fails, drops it (`apply`).
+    var appendedLast: (parentId: String?, key: SiblingKey)?
+    /// What the op being applied appended last into its folder (set by `BookmarkRules.create`).
+    var appendedByOp: (parentId: String?, key: SiblingKey)?
+
     /// The op ids of this batch that were stored before it or by it, when `prefetch` looked
     /// them up for the whole batch (`nil`: ask the store op by op).
     private var storedOpIds: Set<String>?
@@ -113,6 +121,7 @@ final class BatchApplier {
         let rootsEnsuredBefore = self.rootsEnsured
         self.touchedByOp.removeAll(keepingCapacity: true)
         self.searchUndo.removeAll(keepingCapacity: true)
+        self.appendedByOp = nil
         do {
             try Self.validateEnvelope(op)
             // Each op in its own savepoint: a refused op leaves nothing behind (no parent revived
@@ -132,6 +141,7 @@ final class BatchApplier {
             self.cache.removeAll()
             result = OperationResult(opId: op.opId, status: .rejected, collection: op.collection, id: op.id, error: OperationError(error))
         }
+        self.appendedLast = result.status == .applied ? self.appendedByOp : nil
         try self.tx.saveOpResult(StoredOpResult(profileId: self.profileId, opId: op.opId, payloadHash: hash, result: result, createdAt: self.now))
         // A second op of this batch with the same id is then a replay of this one.
         self.storedOpIds?.insert(op.opId)

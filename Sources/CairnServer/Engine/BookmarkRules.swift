@@ -122,6 +122,9 @@ struct BookmarkRules {
             throw CairnError(.cycle, "\(id) cannot be placed inside itself", field: "parentId")
         }
         let revived = try self.prepareParent(parentId, moving: nil)
+        // A revived folder can be a child of the folder appended to last (or be moved into
+        // `other`): the carried last child may be stale.
+        if !revived.isEmpty { self.applier.appendedLast = nil }
         let position = try self.position(for: placement, parentId: parentId, moving: nil)
         if fields["dateAdded"] == nil { fields["dateAdded"] = .number(Double(self.applier.now)) }
         if fields["dateModified"] == nil { fields["dateModified"] = .number(Double(self.applier.now)) }
@@ -139,6 +142,9 @@ struct BookmarkRules {
         try self.applier.commit(&record, type: previous == nil ? .create : .update, opId: op.opId, stamp: stamp, isNew: previous == nil)
         var result = self.applier.result(op, .applied, record)
         if !revived.isEmpty { result.affected = revived }
+        if revived.isEmpty, placement.position == nil, placement.afterId == nil, placement.beforeId == nil, placement.index == nil {
+            self.applier.appendedByOp = (parentId, SiblingKey(id: id, position: position))
+        }
         return result
     }
 
@@ -365,6 +371,9 @@ struct BookmarkRules {
             if let before = pair.first {
                 return FractionalIndex.between(before.position, pair.count > 1 ? pair[1].position : nil)
             }
+        }
+        if moving == nil, let carried = self.applier.appendedLast, carried.parentId == parentId {
+            return FractionalIndex.between(carried.key.position, nil)
         }
         let last = try self.tx.lastSibling(self.profileId, collection, parentId: parentId, excluding: moving)
         return FractionalIndex.between(last?.position, nil)
