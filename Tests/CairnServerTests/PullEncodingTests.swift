@@ -11,7 +11,7 @@ import Testing
 struct PullEncodingTests {
     static func row(_ collection: String, _ dataText: String, deleted: Bool = false, parentId: String? = "toolbar", position: String? = "a0") -> ChangedRow {
         ChangedRow(
-            profileId: "p", collection: collection, id: "id-1", version: 42, dataText: dataText, hlcText: "0000018bcfe56800-0000-n",
+            profileId: "p", collection: collection, id: "id-1", version: 42, dataText: dataText,
             parentId: parentId, position: position, createdAt: 1_700_000_000_000, updatedAt: 1_700_000_000_500,
             deleted: deleted, deletedAt: deleted ? 1_700_000_000_900 : nil, createdSeq: 7
         )

@@ -59,8 +59,6 @@ public struct ChangedRow: Sendable, Equatable {
     public var version: Int64
     /// The stored JSON text of the record's data (an object).
     public var dataText: String
-    /// The record's HLC stamp, as stored (parsed by `record`).
-    public var hlcText: String
     public var parentId: String?
     public var position: String?
     public var createdAt: Int64
@@ -69,11 +67,13 @@ public struct ChangedRow: Sendable, Equatable {
     public var deletedAt: Int64?
     public var createdSeq: Int64
 
-    /// The record with its data parsed (`[:]` if the text is not an object) and no field stamps.
+    /// The record with its data parsed (`[:]` if the text is not an object), as a pull shows it:
+    /// without the field stamps and HLC that only merges read (a zero HLC), so it must never be
+    /// merged into or saved.
     public var record: StoredRecord {
         StoredRecord(
             profileId: self.profileId, collection: self.collection, id: self.id, version: self.version,
-            data: (try? JSONValue.parseObject(self.dataText)) ?? [:], fieldStamps: [:], hlc: HLC(self.hlcText) ?? HLC(wall: 0, node: ""), parentId: self.parentId,
+            data: (try? JSONValue.parseObject(self.dataText)) ?? [:], fieldStamps: [:], hlc: HLC(wall: 0, node: ""), parentId: self.parentId,
             position: self.position, createdAt: self.createdAt, updatedAt: self.updatedAt, deleted: self.deleted,
             deletedAt: self.deletedAt, createdSeq: self.createdSeq
         )

@@ -529,14 +529,15 @@ extension StoredRecord {
 }
 
 extension ChangedRow {
-    /// The columns a pull reads: not the profile (the query names it) nor the field stamps.
-    static let columns = "collection, id, version, data, hlc, parent_id, position, created_at, updated_at, deleted, deleted_at, created_seq"
+    /// The columns a pull reads: not the profile (the query names it), nor the field stamps and
+    /// HLC (a pull never sends them).
+    static let columns = "collection, id, version, data, parent_id, position, created_at, updated_at, deleted, deleted_at, created_seq"
 
     /// A pull's row of `profileId` from a row of `SELECT \(columns)`.
     init(row: Row, profileId: String) {
         self.init(
-            profileId: profileId, collection: row[0], id: row[1], version: row[2], dataText: row[3], hlcText: row[4], parentId: row[5], position: row[6],
-            createdAt: row[7], updatedAt: row[8], deleted: row[9], deletedAt: row[10], createdSeq: row[11]
+            profileId: profileId, collection: row[0], id: row[1], version: row[2], dataText: row[3], parentId: row[4], position: row[5],
+            createdAt: row[6], updatedAt: row[7], deleted: row[8], deletedAt: row[9], createdSeq: row[10]
         )
     }
 }
