@@ -200,8 +200,9 @@ struct BookmarkSyncTests {
     }
 
     /// A batch's appends into one folder carry the folder's last child from op to op
-    /// (`BatchApplier.appendedLast`) instead of asking the store each time; an op of another
-    /// kind, a revival or a refused op in between makes the next append ask again.
+    /// (`BatchApplier.appendedLast`) instead of asking the store each time; a create into another
+    /// folder (here one that revives a folder), a move, or a create placed by index in between
+    /// makes the next append ask again.
     @Test func eachAppendInABatchLandsLastEvenAfterOtherOpsChangedTheFolder() async throws {
         try await withTestServer { client, _ in
             let device = try await Device.register(client, "appends@example.com")

@@ -16,9 +16,13 @@ struct SiblingOrderCacheTests {
         #expect(cache.order(profileId: "p", parentId: "menu", sequence: 7) == nil)
         #expect(cache.order(profileId: "q", parentId: "toolbar", sequence: 7) == nil)
         #expect(cache.order(profileId: "p", parentId: nil, sequence: 7) == nil)
-        // A newer read of the same folder replaces the old one.
+        // A newer read of the same folder replaces the old one; an older one does not.
         cache.keep(Self.order(4), profileId: "p", parentId: "toolbar", sequence: 9)
         #expect(cache.order(profileId: "p", parentId: "toolbar", sequence: 7) == nil)
+        #expect(cache.order(profileId: "p", parentId: "toolbar", sequence: 9)?.count == 4)
+        #expect(cache.held == 4)
+        cache.keep(Self.order(6), profileId: "p", parentId: "toolbar", sequence: 8)
+        #expect(cache.order(profileId: "p", parentId: "toolbar", sequence: 8) == nil)
         #expect(cache.order(profileId: "p", parentId: "toolbar", sequence: 9)?.count == 4)
         #expect(cache.held == 4)
     }

@@ -36,7 +36,8 @@ final class BatchApplier {
     /// A folder's last live child, when the op before the current one appended it there: the
     /// next append into that folder is placed after it without asking the store (a batch of
     /// creates into one folder read its last child once per op). Only consecutive applied appends
-    /// carry it; any other op, and any op that fails, drops it (`apply`).
+    /// carry it: any other op that is applied, and any op that fails, drops it (`apply`); a
+    /// replayed op id writes nothing and leaves it.
     var appendedLast: (parentId: String?, key: SiblingKey)?
     /// What the op being applied appended last into its folder (set by `BookmarkRules.create`).
     var appendedByOp: (parentId: String?, key: SiblingKey)?

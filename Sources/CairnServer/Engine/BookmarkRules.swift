@@ -122,9 +122,6 @@ struct BookmarkRules {
             throw CairnError(.cycle, "\(id) cannot be placed inside itself", field: "parentId")
         }
         let revived = try self.prepareParent(parentId, moving: nil)
-        // A revived folder can be a child of the folder appended to last (or be moved into
-        // `other`): the carried last child may be stale.
-        if !revived.isEmpty { self.applier.appendedLast = nil }
         let position = try self.position(for: placement, parentId: parentId, moving: nil)
         if fields["dateAdded"] == nil { fields["dateAdded"] = .number(Double(self.applier.now)) }
         if fields["dateModified"] == nil { fields["dateModified"] = .number(Double(self.applier.now)) }
@@ -142,6 +139,8 @@ struct BookmarkRules {
         try self.applier.commit(&record, type: previous == nil ? .create : .update, opId: op.opId, stamp: stamp, isNew: previous == nil)
         var result = self.applier.result(op, .applied, record)
         if !revived.isEmpty { result.affected = revived }
+        // Carried to the next op only when nothing else changed a folder: a revived folder can
+        // be a child of another one, or be moved into `other`.
         if revived.isEmpty, placement.position == nil, placement.afterId == nil, placement.beforeId == nil, placement.index == nil {
             self.applier.appendedByOp = (parentId, SiblingKey(id: id, position: position))
         }

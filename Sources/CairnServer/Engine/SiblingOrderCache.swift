@@ -49,12 +49,17 @@ final class SiblingOrderCache: Sendable {
     }
 
     /// Keeps the order of `parentId`'s live children as read at `sequence`, making room by
-    /// dropping the least recently used orders.
+    /// dropping the least recently used orders. An order read at an earlier sequence than the
+    /// one kept for the folder is not kept (a slow reader does not replace a newer order).
     func keep(_ order: [String: Int], profileId: String, parentId: String?, sequence: Int64) {
         guard order.count <= self.capacity else { return }
         self.state.withLock { state in
             let key = Key(profileId: profileId, parentId: parentId)
-            if let old = state.entries.removeValue(forKey: key) { state.held -= old.order.count }
+            if let old = state.entries[key] {
+                guard old.sequence < sequence else { return }
+                state.entries[key] = nil
+                state.held -= old.order.count
+            }
             while state.held + order.count > self.capacity, let oldest = state.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
                 state.entries[oldest.key] = nil
                 state.held -= oldest.value.order.count

@@ -143,11 +143,13 @@ extension SyncEngine {
                 for (id, _) in group { orders[id] = order[id] }
             } else if group.count > 16 {
                 // One walk of the folder's index entries (ids only, no rows built); the ids of
-                // this page get their index, and the whole order is kept when a page follows.
-                let keep = kept?.keep == true
+                // this page get their index, and the whole order is kept when a page follows
+                // and the cache can hold it.
+                let ids = try reader.siblingIds(profileId, BookmarkRules.collection, parentId: parent)
+                let keep = kept.map { $0.keep && ids.count <= $0.cache.capacity } ?? false
                 let wanted = Set(group.lazy.map(\.id))
                 var all: [String: Int] = [:]
-                for (index, id) in try reader.siblingIds(profileId, BookmarkRules.collection, parentId: parent).enumerated() {
+                for (index, id) in ids.enumerated() {
                     if keep { all[id] = index }
                     if wanted.contains(id) { orders[id] = index }
                 }
