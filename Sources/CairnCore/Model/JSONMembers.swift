@@ -8,8 +8,8 @@
 /// literals, numbers, nesting up to the same depth), so a text it accepts can be copied into an
 /// answer without making the answer invalid.
 public enum JSONMembers {
-    /// The deepest nesting accepted (`JSONValue.parse`'s default).
-    static let maxDepth = 512
+    /// The deepest nesting accepted: `JSONValue.parse`'s.
+    static let maxDepth = JSONValue.defaultMaxDepth
 
     /// Calls `body(key, value)` for each member of the object `bytes` holds, in order. Returns
     /// false, having stopped, when the text is not one valid JSON object (nothing it reported may

@@ -16,21 +16,24 @@ extension JSONValue {
         public var description: String { "Invalid JSON at byte \(self.offset): \(self.message)" }
     }
 
+    /// The deepest nesting `parse` accepts unless told otherwise.
+    public static let defaultMaxDepth = 512
+
     /// Parses one JSON document.
-    public static func parse(_ text: String, maxDepth: Int = 512) throws -> JSONValue {
+    public static func parse(_ text: String, maxDepth: Int = JSONValue.defaultMaxDepth) throws -> JSONValue {
         var text = text
         return try text.withUTF8 { try Self.parse(bytes: $0, maxDepth: maxDepth) }
     }
 
     /// Parses one JSON document from UTF-8 bytes.
-    public static func parse(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = 512) throws -> JSONValue {
+    public static func parse(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = JSONValue.defaultMaxDepth) throws -> JSONValue {
         var reader = JSONReader(bytes: bytes, maxDepth: maxDepth)
         let value = try reader.readDocument()
         return value
     }
 
     /// Parses one JSON document from UTF-8 bytes.
-    public static func parse(bytes: some Sequence<UInt8>, maxDepth: Int = 512) throws -> JSONValue {
+    public static func parse(bytes: some Sequence<UInt8>, maxDepth: Int = JSONValue.defaultMaxDepth) throws -> JSONValue {
         let array = Array(bytes)
         return try array.withUnsafeBufferPointer { try Self.parse(bytes: $0, maxDepth: maxDepth) }
     }
