@@ -78,13 +78,36 @@ struct SyncPrimitivesTests {
 
     @Test func appendingThousandsToOneFolderKeepsKeysShortDistinctAndValid() {
         // Found by cairn-bench: halving the open end grew keys by a character per 6 appends and,
-        // past a few thousand, handed out identical keys.
+        // past a few thousand, handed out identical keys; the last digit plus one still grew them
+        // by a character per 61 appends (165 characters after 10,000).
         var keys = [FractionalIndex.start]
-        for _ in 0..<7_000 { keys.append(FractionalIndex.between(keys.last, nil)) }
-        #expect(keys == keys.sorted())
-        #expect(Set(keys).count == keys.count)
+        for _ in 0..<100_000 { keys.append(FractionalIndex.between(keys.last, nil)) }
+        #expect(zip(keys, keys.dropFirst()).allSatisfy { $0 < $1 })
         #expect(keys.allSatisfy(FractionalIndex.isValid))
-        #expect(keys.last!.count <= 120)
+        #expect(keys[10_000].count <= 5)
+        #expect(keys.map(\.count).max() == 5)
+        #expect(Array(keys.prefix(3)) == ["V", "W", "X"])
+    }
+
+    @Test func anAppendIsAfterAnyKey() {
+        // Keys a client or an older server made, including the long ones appends used to make.
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+        var keys = ["z", "z0", "z1", "z1z", "z2", "z2zz", "z2zzzz", "zz", "zzz", String(repeating: "z", count: 127) + "T", "yz", "Vzz1"]
+        for _ in 0..<5_000 {
+            let length = Int.random(in: 1...80, using: &generator)
+            let zs = Int.random(in: 0...min(3, length - 1), using: &generator)
+            var key = String(repeating: "z", count: zs)
+            for _ in zs..<length { key.append(alphabet.randomElement(using: &generator)!) }
+            if key.hasSuffix("0") { key.removeLast(); key.append("1") }
+            keys.append(key)
+        }
+        for key in keys where FractionalIndex.isValid(key) || key.count > FractionalIndex.maximumLength {
+            let next = FractionalIndex.between(key, nil)
+            #expect(key < next, "\(key) → \(next)")
+            #expect(!next.hasSuffix("0") && next.allSatisfy { alphabet.contains($0) }, "\(key) → \(next)")
+            #expect(next.count <= max(63, key.count + 1), "\(key) → \(next)")
+        }
     }
 
     @Test func sequenceGivesOrderedDistinctKeys() {

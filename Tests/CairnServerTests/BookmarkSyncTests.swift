@@ -43,6 +43,28 @@ struct BookmarkSyncTests {
         }
     }
 
+    @Test func aFieldKeepsItsOwnStampWhenAnotherFieldChanges() async throws {
+        // The store leaves out the stamps a record shares with its last change and gives them back
+        // when it reads the row: a field written before keeps its older stamp, not the new one.
+        try await withTestServer { client, _ in
+            let t0 = Date()
+            let device = try await Device.register(client, "stamps@example.com")
+            let base = try #require(try await device.push([.createBookmark("c1", id: "b1", title: "Base", url: "https://a.example", hlc: stamp("x", offset: -60_000, base: t0))]).results.first?.version)
+            let phone = try await device.named("phone").push([.updateBookmark("p1", id: "b1", ["title": "Phone"], expected: base, hlc: stamp("phone", offset: -1000, base: t0))])
+            #expect(phone.results.first?.status == .applied)
+            // A blind write of the URL, stamped after the URL's own stamp but before the title's:
+            // the URL takes it (`merged`: the server-set `dateModified` keeps the phone's stamp)
+            let laptop = try await device.named("laptop").push([.updateBookmark("l1", id: "b1", ["url": "https://b.example"], expected: nil, hlc: stamp("laptop", offset: -2000, base: t0))])
+            #expect(laptop.results.first?.status == .merged)
+            // …and a blind write of the title stamped before the phone's loses
+            let late = try await device.named("late").push([.updateBookmark("t1", id: "b1", ["title": "Late"], expected: nil, hlc: stamp("late", offset: -1500, base: t0))])
+            #expect(late.results.first?.status == .merged)
+            let bookmark = try #require(try await device.bookmark("b1"))
+            #expect(bookmark.url == "https://b.example")
+            #expect(bookmark.title == "Phone")
+        }
+    }
+
     @Test func aClientWhoseClockIsADayAheadDoesNotWinForever() async throws {
         let manual = ManualClock()
         try await withTestServer(clock: manual.clock) { client, _ in

@@ -107,7 +107,7 @@ struct SQLiteStoreTests {
         }
         let text = SQLiteSyncTransaction.encodeStamps(record)
         #expect(try JSONValue.parse(text).objectValue?.count == fields.count)
-        let (stamps, versions) = SQLiteSyncTransaction.decodeStamps(text)
+        let (stamps, versions) = SQLiteSyncTransaction.decodeStamps(text, data: [:], hlc: record.hlc, version: record.version)
         #expect(stamps == record.fieldStamps)
         for (index, field) in fields.enumerated() {
             #expect(versions[field] == (index.isMultiple(of: 2) ? Int64(index + 1) : 9))
@@ -115,6 +115,25 @@ struct SQLiteStoreTests {
         #expect(SQLiteSyncTransaction.encodeStamps(StoredRecord(
             profileId: "p", collection: "c", id: "e", version: 1, data: [:], fieldStamps: [:], hlc: HLC(wall: 1, node: "n"), createdAt: 1, updatedAt: 1, createdSeq: 1
         )) == "{}")
+    }
+
+    /// The stamps a data field shares with the record (its HLC and version) are not stored; reading
+    /// the row gives them back, and every other stamp (older fields, removed ones) is stored.
+    @Test func fieldStampsSharedWithTheRecordAreLeftOutAndGivenBack() throws {
+        let now = HLC(wall: 50, node: "n")
+        let older = HLC(wall: 40, node: "m")
+        var record = StoredRecord(
+            profileId: "p", collection: "notes", id: "r", version: 7, data: ["a": 1, "b": 2, "c": 3], fieldStamps: [:], hlc: now,
+            createdAt: 1, updatedAt: 1, createdSeq: 1
+        )
+        record.fieldStamps = ["a": now, "b": older, "c": now, "gone": now]
+        record.fieldVersions = ["a": 7, "b": 3, "c": 5, "gone": 7]
+        let text = SQLiteSyncTransaction.encodeStamps(record)
+        // `a` is left out; `b` (older stamp), `c` (older version) and `gone` (not in the data) are kept.
+        #expect(try JSONValue.parse(text).objectValue.map { Set($0.keys) } == ["b", "c", "gone"])
+        let (stamps, versions) = SQLiteSyncTransaction.decodeStamps(text, data: record.data, hlc: now, version: 7)
+        #expect(stamps == record.fieldStamps)
+        #expect(versions == record.fieldVersions)
     }
 
     /// A lookup that began before an invalidation must not put what it read into the cache: it

@@ -40,12 +40,53 @@ public enum FractionalIndex {
         return String(decoding: self.midpoint(a, b), as: UTF8.self)
     }
 
-    /// A short key after `a` for an append: its last digit plus one, or, after `z`, one digit
-    /// more. Appending one item after another thus grows keys by one character per 61 appends
-    /// (halving the space left, as a midpoint would, grew them by one per 6, and a few thousand
-    /// appends to one folder ended in identical keys).
+    /// A short key after `a`, for an append (any key after the last one will do, so the shortest
+    /// is taken):
+    /// - below the top digit `z`, the next first digit alone (`V` → `W`, `Vz3` → `W`);
+    /// - from `z` on, counters of growing width: `z` + a digit `w` for the width + `w` digits
+    ///   (`z` → `z11` … `z1z` → `z201` … `z2zz` → `z3001` …), so that `n` appends to one folder
+    ///   end in keys of about log₆₂(n) + 2 characters (10,000 appends: 5 characters);
+    /// - after the widest counter (61 digits), or for a key that is not well formed, the older
+    ///   rule: the last digit plus one, or one digit more after `z`.
+    ///
+    /// Before, every append took the last digit plus one, which grew keys by one character per
+    /// 61 appends: 10,000 appends to one folder ended in 165-character keys, copied into the
+    /// record, its index entries and every answer.
     static func after(_ a: [UInt8]) -> [UInt8] {
-        guard let last = a.last, let digit = value(of: last), a.allSatisfy({ value(of: $0) != nil }) else { return self.midpoint(a, nil) }
+        guard let first = a.first, let head = value(of: first), a.allSatisfy({ value(of: $0) != nil }) else { return self.midpoint(a, nil) }
+        if head < base - 1 { return [digits[head + 1]] }
+        return self.afterInCounters(a) ?? self.afterByLastDigit(a)
+    }
+
+    /// The next counter key after `a`, which starts with `z` (`nil` past the widest counter).
+    static func afterInCounters(_ a: [UInt8]) -> [UInt8]? {
+        let top = digits[base - 1]
+        guard a.count > 1, let width = value(of: a[1]), width > 0 else {
+            // `z` alone, or `z0…`: below every counter key.
+            return [top, digits[1], digits[1]]
+        }
+        // `a`'s counter digits, cut or padded with `0` to the width its second digit names: the
+        // next counter is after `a` (after its first `width + 2` characters, or it extends them).
+        var counter = (0..<width).map { 2 + $0 < a.count ? (value(of: a[2 + $0]) ?? 0) : 0 }
+        repeat {
+            var place = width - 1
+            while place >= 0, counter[place] == base - 1 {
+                counter[place] = 0
+                place -= 1
+            }
+            if place < 0 {
+                // Every counter of this width is used: the next width starts at 0…01.
+                guard width + 1 < base else { return nil }
+                return [top, digits[width + 1]] + [UInt8](repeating: digits[0], count: width) + [digits[1]]
+            }
+            counter[place] += 1
+        } while counter[width - 1] == 0  // a key never ends in `0`
+        return [top, a[1]] + counter.map { digits[$0] }
+    }
+
+    /// The older append: the last digit plus one, or, after `z`, one digit more.
+    static func afterByLastDigit(_ a: [UInt8]) -> [UInt8] {
+        guard let last = a.last, let digit = value(of: last) else { return self.midpoint(a, nil) }
         if digit < base - 1 { return a.dropLast() + [digits[digit + 1]] }
         return a + [digits[1]]
     }

@@ -224,7 +224,7 @@ final class BatchApplier {
         try self.tx.appendChange(
             StoredChange(
                 profileId: self.profileId, seq: self.seq, collection: record.collection, recordId: record.id, type: type,
-                data: record.data, clientId: self.clientId, opId: opId, hlc: stamp, at: self.now
+                clientId: self.clientId, opId: opId, hlc: stamp, at: self.now
             )
         )
         if record.collection == BookmarkRules.collection {

@@ -80,7 +80,9 @@ public struct ChangedRow: Sendable, Equatable {
     }
 }
 
-/// One entry of the change log.
+/// One entry of the change log: which record changed, how, by which device and op, and when.
+/// The record's data after the change is not copied into it: nothing reads it back (pulls and
+/// feeds read the record's row), and the copy made every write twice as large.
 public struct StoredChange: Sendable, Equatable {
     public enum Kind: String, Sendable, Codable {
         case create, update, delete, move
@@ -91,15 +93,13 @@ public struct StoredChange: Sendable, Equatable {
     public var collection: String
     public var recordId: String
     public var type: Kind
-    /// The record's data after the change.
-    public var data: [String: JSONValue]?
     public var clientId: String?
     public var opId: String?
     public var hlc: HLC?
     public var at: Int64
 
     public init(
-        profileId: String, seq: Int64, collection: String, recordId: String, type: Kind, data: [String: JSONValue]?, clientId: String?,
+        profileId: String, seq: Int64, collection: String, recordId: String, type: Kind, clientId: String?,
         opId: String?, hlc: HLC?, at: Int64
     ) {
         self.profileId = profileId
@@ -107,7 +107,6 @@ public struct StoredChange: Sendable, Equatable {
         self.collection = collection
         self.recordId = recordId
         self.type = type
-        self.data = data
         self.clientId = clientId
         self.opId = opId
         self.hlc = hlc
@@ -188,8 +187,6 @@ public protocol SyncReader {
     /// The same records as `changedRecords`, as rows for a pull: data left as stored text, no
     /// field stamps read.
     func changedRows(_ profileId: String, since: Int64, collections: [String]?, limit: Int) throws -> [ChangedRow]
-    /// Change-log entries above `since`, oldest first, at most `limit`.
-    func changes(_ profileId: String, since: Int64, limit: Int) throws -> [StoredChange]
     /// A processed op, if this op id was seen in this profile.
     func opResult(_ profileId: String, _ opId: String) throws -> StoredOpResult?
     /// Which of `opIds` were processed in this profile.
