@@ -219,7 +219,7 @@ final class BatchApplier {
         for (field, version) in record.fieldVersions where version == Self.pendingVersion {
             record.fieldVersions[field] = self.seq
         }
-        try self.tx.saveRecord(record)
+        try self.tx.saveRecord(record, isNew: isNew)
         self.cache[key] = .some(record)
         try self.tx.appendChange(
             StoredChange(

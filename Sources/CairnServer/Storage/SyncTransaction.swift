@@ -222,8 +222,9 @@ public protocol SyncTransaction: SyncReader {
     func savepoint<T>(_ body: () throws -> T) throws -> T
     /// Saves the profile's sequence after the changes of this transaction.
     func setSequence(_ profileId: String, _ seq: Int64) throws
-    /// Inserts or replaces a record.
-    func saveRecord(_ record: StoredRecord) throws
+    /// Inserts or replaces a record. `isNew`: the caller knows the profile has no row with its
+    /// id (a plain insert, which fails rather than replace one).
+    func saveRecord(_ record: StoredRecord, isNew: Bool) throws
     /// Appends to the change log.
     func appendChange(_ change: StoredChange) throws
     /// Stores an op's result under its op id.

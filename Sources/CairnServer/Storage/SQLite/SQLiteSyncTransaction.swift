@@ -395,23 +395,30 @@ final class SQLiteSyncTransaction: SyncTransaction {
         try self.db.cachedStatement(sql: "UPDATE profiles SET seq = ? WHERE id = ? AND seq < ?").execute(arguments: [seq, profileId, seq])
     }
 
-    func saveRecord(_ record: StoredRecord) throws {
-        try self.db.cachedStatement(
-            sql: """
-                INSERT INTO records (profile_id, collection, id, version, data, field_stamps, hlc, parent_id, position,
-                                     created_at, updated_at, deleted, deleted_at, created_seq)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (profile_id, collection, id) DO UPDATE SET
-                  version = excluded.version, data = excluded.data, field_stamps = excluded.field_stamps, hlc = excluded.hlc,
-                  parent_id = excluded.parent_id, position = excluded.position, updated_at = excluded.updated_at,
-                  deleted = excluded.deleted, deleted_at = excluded.deleted_at
-                """
-        ).execute(arguments: [
+    func saveRecord(_ record: StoredRecord, isNew: Bool) throws {
+        // A new record is a plain insert: the upsert's conflict check is a second seek of the
+        // primary key, and made inserting a fifth slower.
+        let statement = try self.db.cachedStatement(sql: isNew ? Self.insertRecordSQL : Self.upsertRecordSQL)
+        try statement.execute(arguments: [
             record.profileId, record.collection, record.id, record.version, Self.encodeObject(record.data),
             Self.encodeStamps(record), record.hlc.description, record.parentId, record.position,
             record.createdAt, record.updatedAt, record.deleted, record.deletedAt, record.createdSeq,
         ])
     }
+
+    static let insertRecordSQL = """
+        INSERT INTO records (profile_id, collection, id, version, data, field_stamps, hlc, parent_id, position,
+                             created_at, updated_at, deleted, deleted_at, created_seq)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    static let upsertRecordSQL = insertRecordSQL + """
+
+        ON CONFLICT (profile_id, collection, id) DO UPDATE SET
+          version = excluded.version, data = excluded.data, field_stamps = excluded.field_stamps, hlc = excluded.hlc,
+          parent_id = excluded.parent_id, position = excluded.position, updated_at = excluded.updated_at,
+          deleted = excluded.deleted, deleted_at = excluded.deleted_at
+        """
 
     func appendChange(_ change: StoredChange) throws {
         try self.db.cachedStatement(
