@@ -93,7 +93,9 @@ struct SyncPrimitivesTests {
         // Keys a client or an older server made, including the long ones appends used to make.
         var generator = SystemRandomNumberGenerator()
         let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-        var keys = ["z", "z0", "z1", "z1z", "z2", "z2zz", "z2zzzz", "zz", "zzz", String(repeating: "z", count: 127) + "T", "yz", "Vzz1"]
+        var keys = ["z", "z01", "z1", "z1z", "z2", "z2zz", "z2zzzz", "z5", "zk", "zz", "zz5", "zzz", "zy", "yz", "Vzz1", "zz0zz1"]
+        keys.append(String(repeating: "z", count: 100) + "T")
+        keys.append("z" + String(repeating: "y", count: 60) + "1")
         for _ in 0..<5_000 {
             let length = Int.random(in: 1...80, using: &generator)
             let zs = Int.random(in: 0...min(3, length - 1), using: &generator)
@@ -102,11 +104,27 @@ struct SyncPrimitivesTests {
             if key.hasSuffix("0") { key.removeLast(); key.append("1") }
             keys.append(key)
         }
-        for key in keys where FractionalIndex.isValid(key) || key.count > FractionalIndex.maximumLength {
+        for key in keys {
+            #expect(FractionalIndex.isValid(key), "\(key)")
             let next = FractionalIndex.between(key, nil)
             #expect(key < next, "\(key) → \(next)")
-            #expect(!next.hasSuffix("0") && next.allSatisfy { alphabet.contains($0) }, "\(key) → \(next)")
-            #expect(next.count <= max(63, key.count + 1), "\(key) → \(next)")
+            #expect(FractionalIndex.isValid(next), "\(key) → \(next)")
+            // Never much longer than the key it follows (an old-style `z5` does not become `z500001`).
+            #expect(next.count <= key.count + 2, "\(key) → \(next)")
+        }
+        #expect(FractionalIndex.between("z5", nil) == "z6")
+        #expect(FractionalIndex.between("z1z", nil) == "z201")
+    }
+
+    @Test func appendsAfterAnOldStyleKeyJoinTheCountersWithin61() {
+        // A folder whose last key came from the older rule (`z5`, `zz7`): appends follow it by
+        // the last digit, then start counters at the next run of `z`s, and stay short after.
+        for start in ["z5", "zz7", "Vzzz"] {
+            var keys = [start]
+            for _ in 0..<20_000 { keys.append(FractionalIndex.between(keys.last, nil)) }
+            #expect(zip(keys, keys.dropFirst()).allSatisfy { $0 < $1 }, "\(start)")
+            #expect(keys.allSatisfy(FractionalIndex.isValid), "\(start)")
+            #expect(keys.last!.count <= start.count + 5, "\(start) → \(keys.last!)")
         }
     }
 

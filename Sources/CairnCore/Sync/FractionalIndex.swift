@@ -40,14 +40,15 @@ public enum FractionalIndex {
         return String(decoding: self.midpoint(a, b), as: UTF8.self)
     }
 
-    /// A short key after `a`, for an append (any key after the last one will do, so the shortest
-    /// is taken):
+    /// A short key after `a`, for an append (any key after the last one will do):
     /// - below the top digit `z`, the next first digit alone (`V` → `W`, `Vz3` → `W`);
-    /// - from `z` on, counters of growing width: `z` + a digit `w` for the width + `w` digits
-    ///   (`z` → `z11` … `z1z` → `z201` … `z2zz` → `z3001` …), so that `n` appends to one folder
-    ///   end in keys of about log₆₂(n) + 2 characters (10,000 appends: 5 characters);
-    /// - after the widest counter (61 digits), or for a key that is not well formed, the older
-    ///   rule: the last digit plus one, or one digit more after `z`.
+    /// - from `z` on, counters of growing width: the leading `z`s, a digit `w` for the width,
+    ///   then `w` digits (`z` → `z11` … `z1z` → `z201` … `z2zz` → `z3001` …), so that `n`
+    ///   appends to one folder end in keys of about log₆₂(n) + 2 characters (10,000 appends:
+    ///   5 characters);
+    /// - for a key that is not a counter (made by a client or by the older rule: `z5`, `zz7`),
+    ///   the older rule, the last digit plus one (`z6`), until the next run of `z`s starts a
+    ///   counter (`zy` → `zz` → `zz11`); reading it as a counter would make it much longer.
     ///
     /// Before, every append took the last digit plus one, which grew keys by one character per
     /// 61 appends: 10,000 appends to one folder ended in 165-character keys, copied into the
@@ -55,19 +56,24 @@ public enum FractionalIndex {
     static func after(_ a: [UInt8]) -> [UInt8] {
         guard let first = a.first, let head = value(of: first), a.allSatisfy({ value(of: $0) != nil }) else { return self.midpoint(a, nil) }
         if head < base - 1 { return [digits[head + 1]] }
-        return self.afterInCounters(a) ?? self.afterByLastDigit(a)
+        let counter = self.afterInCounters(a)
+        return counter.count <= a.count + 2 ? counter : self.afterByLastDigit(a)
     }
 
-    /// The next counter key after `a`, which starts with `z` (`nil` past the widest counter).
-    static func afterInCounters(_ a: [UInt8]) -> [UInt8]? {
+    /// The next counter key after `a`, which starts with `z`: its leading `z`s, the width digit
+    /// `w` and `w` digits, taken from `a` (cut, or padded with `0`) and counted up by one.
+    static func afterInCounters(_ a: [UInt8]) -> [UInt8] {
         let top = digits[base - 1]
-        guard a.count > 1, let width = value(of: a[1]), width > 0 else {
-            // `z` alone, or `z0…`: below every counter key.
-            return [top, digits[1], digits[1]]
+        let leading = a.prefix(while: { $0 == top }).count
+        let prefix = [UInt8](repeating: top, count: leading)
+        guard leading < a.count, let width = value(of: a[leading]), width > 0 else {
+            // Only `z`s, or `z…z0…`: below every counter after those `z`s.
+            return prefix + [digits[1], digits[1]]
         }
-        // `a`'s counter digits, cut or padded with `0` to the width its second digit names: the
-        // next counter is after `a` (after its first `width + 2` characters, or it extends them).
-        var counter = (0..<width).map { 2 + $0 < a.count ? (value(of: a[2 + $0]) ?? 0) : 0 }
+        // The next counter is after `a`: greater in its first `leading + 1 + width` characters,
+        // or `a` is shorter and a prefix of it.
+        let start = leading + 1
+        var counter = (0..<width).map { start + $0 < a.count ? (value(of: a[start + $0]) ?? 0) : 0 }
         repeat {
             var place = width - 1
             while place >= 0, counter[place] == base - 1 {
@@ -75,13 +81,14 @@ public enum FractionalIndex {
                 place -= 1
             }
             if place < 0 {
-                // Every counter of this width is used: the next width starts at 0…01.
-                guard width + 1 < base else { return nil }
-                return [top, digits[width + 1]] + [UInt8](repeating: digits[0], count: width) + [digits[1]]
+                // Every counter of this width is used: the next width starts at 0…01; past the
+                // widest (60 digits), one more `z` starts over.
+                guard width + 1 < base - 1 else { return prefix + [top, digits[1], digits[1]] }
+                return prefix + [digits[width + 1]] + [UInt8](repeating: digits[0], count: width) + [digits[1]]
             }
             counter[place] += 1
         } while counter[width - 1] == 0  // a key never ends in `0`
-        return [top, a[1]] + counter.map { digits[$0] }
+        return prefix + [a[leading]] + counter.map { digits[$0] }
     }
 
     /// The older append: the last digit plus one, or, after `z`, one digit more.

@@ -63,13 +63,15 @@ struct BookmarkRules {
         let positions = FractionalIndex.sequence(count: Bookmark.rootIds.count, between: nil, and: "1")
         let stamp = HLC(wall: 0, node: "server")
         for (offset, id) in Bookmark.rootIds.enumerated() where existing[id] == nil {
+            let data: [String: JSONValue] = [
+                "title": .string(Bookmark.rootTitles[id] ?? id), "isFolder": true, "url": .null, "tags": [],
+                "dateAdded": .number(Double(self.applier.now)), "dateModified": .number(Double(self.applier.now)),
+            ]
+            // Every field stamped, like any new record: the same stamps whether a later op of
+            // this batch sees the record as committed here or as read back from the store.
             var record = StoredRecord(
-                profileId: self.profileId, collection: Self.collection, id: id, version: 0,
-                data: [
-                    "title": .string(Bookmark.rootTitles[id] ?? id), "isFolder": true, "url": .null, "tags": [],
-                    "dateAdded": .number(Double(self.applier.now)), "dateModified": .number(Double(self.applier.now)),
-                ],
-                fieldStamps: [:], hlc: stamp, parentId: nil, position: positions[offset], createdAt: self.applier.now,
+                profileId: self.profileId, collection: Self.collection, id: id, version: 0, data: data,
+                fieldStamps: data.mapValues { _ in stamp }, hlc: stamp, parentId: nil, position: positions[offset], createdAt: self.applier.now,
                 updatedAt: self.applier.now, createdSeq: 0
             )
             try self.applier.commit(&record, type: .create, opId: nil, stamp: nil, isNew: true)
