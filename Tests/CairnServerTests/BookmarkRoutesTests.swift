@@ -1,6 +1,7 @@
 import CairnCore
 import CairnTestFixtures
 import Foundation
+import GRDB
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
@@ -167,9 +168,9 @@ struct BookmarkRoutesTests {
         }
     }
 
-    /// A push writes the search index after its last op: what an op wrote is indexed only if the
-    /// op stood, the last write of a bookmark in a batch is what is found, and an aborted atomic
-    /// batch indexes nothing.
+    /// Search indexes what was committed: what an op wrote is found only if the op stood, the
+    /// last write of a bookmark in a batch is what is found, and an aborted atomic batch indexes
+    /// nothing.
     @Test func searchIndexHoldsOnlyWhatABatchKept() async throws {
         try await withTestServer { client, _ in
             let device = try await Device.register(client, "search-batch@example.com")
@@ -205,6 +206,92 @@ struct BookmarkRoutesTests {
             #expect(try await total("bilby") == .number(0))
             #expect(try await total("dingo") == .number(0))
             #expect(try await total("numbat") == .number(1))
+        }
+    }
+
+    /// Writes leave the search index alone; the next search brings it up to date with every
+    /// change before it: creates, edits and deletes.
+    @Test func aSearchIndexesTheChangesSinceTheLastSearch() async throws {
+        try await withTestServer { client, components in
+            let device = try await Device.register(client, "search-lazy@example.com")
+            let profile = try decode(MeResponse.self, try await client.get("/api/me", token: device.token)).profiles[0].id
+            func total(_ query: String) async throws -> JSONValue? {
+                try decode(JSONValue.self, try await client.get("/api/bookmarks/search?q=\(query)", token: device.token))["total"]
+            }
+            _ = try await device.push((1...5).map { .createBookmark("c\($0)", id: "k\($0)", title: "Kiwi \($0)", url: "https://k\($0).example") })
+            #expect(try await searchEntries(components, profile) == 0)
+            #expect(try await total("kiwi") == .number(5))
+            let indexed = try await searchEntries(components, profile)
+            #expect(indexed >= 5)
+            _ = try await device.push([.init(opId: "u1", type: .update, id: "k1", patch: ["title": "Mango"]), .deleteBookmark("d2", id: "k2")])
+            #expect(try await searchEntries(components, profile) == indexed)
+            #expect(try await total("kiwi") == .number(3))
+            #expect(try await total("mango") == .number(1))
+            #expect(try await searchEntries(components, profile) == indexed - 1)
+            let state = try await components.store.read { try $0.searchIndexState(profile) }
+            #expect(state?.indexed == state?.seq)
+        }
+    }
+
+    /// A catch-up in small transactions (between other collections' changes, whose versions it
+    /// skips) ends with the same index as one pass, and later changes start where it stopped.
+    @Test func aSearchCatchUpInChunksMissesNothing() async throws {
+        try await withTestServer { client, components in
+            let device = try await Device.register(client, "search-chunks@example.com")
+            let profile = try decode(MeResponse.self, try await client.get("/api/me", token: device.token)).profiles[0].id
+            func total(_ query: String) async throws -> JSONValue? {
+                try decode(JSONValue.self, try await client.get("/api/bookmarks/search?q=\(query)", token: device.token))["total"]
+            }
+            for round in 0..<4 {
+                _ = try await device.push([
+                    .createBookmark("b\(round)a", id: "b\(round)a", title: "Quokka \(round)", url: "https://a\(round).example"),
+                    SyncOperation(opId: "t\(round)", type: .create, collection: "todos", id: "t\(round)", data: ["title": "quokka todo"]),
+                    .createBookmark("b\(round)b", id: "b\(round)b", title: "Quokka b \(round)", url: "https://b\(round).example"),
+                ])
+            }
+            _ = try await device.push([.init(opId: "u", type: .update, id: "b0a", patch: ["title": "Wallaby"]), .deleteBookmark("d", id: "b1b")])
+            try await components.engine.catchUpSearchIndex(profileId: profile, chunk: 2)
+            let state = try await components.store.read { try $0.searchIndexState(profile) }
+            #expect(state?.indexed == state?.seq)
+            #expect(try await total("quokka") == .number(6))
+            #expect(try await total("wallaby") == .number(1))
+            _ = try await device.push([.init(opId: "u2", type: .update, id: "b2a", patch: ["title": "Wallaby too"])])
+            try await components.engine.catchUpSearchIndex(profileId: profile, chunk: 2)
+            #expect(try await total("quokka") == .number(5))
+            #expect(try await total("wallaby") == .number(2))
+        }
+    }
+
+    /// A purged tombstone and a deleted profile take their index entries with them, even when no
+    /// search caught the index up with the delete.
+    @Test func purgeAndProfileDeleteLeaveNoSearchEntryBehind() async throws {
+        let manual = ManualClock()
+        try await withTestServer(clock: manual.clock) { client, components in
+            let device = try await Device.register(client, "search-purge@example.com").withAPIKey()
+            let profile = try decode(MeResponse.self, try await client.get("/api/me", token: device.token)).profiles[0].id
+            func total(_ query: String) async throws -> JSONValue? {
+                try decode(JSONValue.self, try await client.get("/api/bookmarks/search?q=\(query)", token: device.token))["total"]
+            }
+            _ = try await device.push([
+                .createBookmark("1", id: "emu", title: "Emu", url: "https://emu.example"),
+                .createBookmark("2", id: "cassowary", title: "Cassowary", url: "https://c.example"),
+            ])
+            #expect(try await total("emu") == .number(1))
+            let indexed = try await searchEntries(components, profile)
+            _ = try await device.push([.deleteBookmark("3", id: "emu")])
+            manual.advance(by: 40 * 86_400)
+            #expect(try await components.engine.purgeTombstones(olderThan: 30 * 86_400) == 1)
+            #expect(try await searchEntries(components, profile) == indexed - 1)
+            #expect(try await total("emu") == .number(0))
+            #expect(try await total("cassowary") == .number(1))
+
+            _ = try await device.push([.createBookmark("4", id: "dingo", title: "Dingo", url: "https://d.example")])
+            try await components.engine.deleteProfile(profileId: profile, clientId: nil)
+            #expect(try await searchEntries(components, profile) == 0)
+            let rows = try await (components.store as! SQLiteSyncStore).pool.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM bookmark_search WHERE bookmark_search MATCH 'cassowary OR dingo'") ?? -1
+            }
+            #expect(rows == 0)
         }
     }
 
@@ -539,5 +626,12 @@ struct TombstonePurgeTests {
             #expect(try await components.engine.sequence(profileId: profile) == sequence)
             #expect(try await !device.pull(since: 0).changes.contains { $0.id == "late" })
         }
+    }
+}
+
+/// How many bookmarks of a profile the search index holds.
+func searchEntries(_ components: CairnServerComponents, _ profileId: String) async throws -> Int {
+    try await (components.store as! SQLiteSyncStore).pool.read { db in
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM bookmark_search_map WHERE profile_id = ?", arguments: [profileId]) ?? -1
     }
 }

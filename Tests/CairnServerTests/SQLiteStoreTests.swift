@@ -50,7 +50,7 @@ struct SQLiteStoreTests {
             #expect(
                 try await store.appliedMigrations() == [
                     "2026-11-21-accounts", "2026-11-21-sync-tables", "2026-11-21-bookmark-search", "2026-11-21-queue-and-timestamps",
-                    "2026-11-22-sibling-index",
+                    "2026-11-22-sibling-index", "2026-11-23-search-catch-up",
                 ]
             )
             #expect(try await store.user(id: "u1")?.email == "a@b.co")

@@ -26,12 +26,6 @@ final class BatchApplier {
     private var cache: [RecordKey: StoredRecord?] = [:]
     /// Records first touched by the op being applied (undone if it fails).
     private var touchedByOp: [RecordKey] = []
-    /// The full-text index entries of the bookmarks this batch changed, written by `finish()`
-    /// after the last op. Written op by op, inside each op's savepoint, they made SQLite's FTS5
-    /// flush its pending terms to disk at every later savepoint: a fifth of a push's time.
-    private var searchEntries: [String: SearchEntry] = [:]
-    /// What the op being applied replaced in `searchEntries` (restored if it fails).
-    private var searchUndo: [(id: String, previous: SearchEntry?)] = []
 
     /// A folder's last live child, when the op before the current one appended it there: the
     /// next append into that folder is placed after it without asking the store (a batch of
@@ -45,13 +39,6 @@ final class BatchApplier {
     /// The op ids of this batch that were stored before it or by it, when `prefetch` looked
     /// them up for the whole batch (`nil`: ask the store op by op).
     private var storedOpIds: Set<String>?
-
-    struct SearchEntry {
-        /// The text to index; `nil` takes the bookmark out of the index.
-        var fields: BookmarkSearchFields?
-        /// Whether the bookmark had no row before this batch (then it has no index entry yet).
-        var isNew: Bool
-    }
 
     init(tx: any SyncTransaction, request: PushRequest, profile: StoredProfile, now: Int64, hlc: ServerHLC, limits: Limits) throws {
         self.tx = tx
@@ -121,7 +108,6 @@ final class BatchApplier {
         let sequenceBefore = self.seq
         let rootsEnsuredBefore = self.rootsEnsured
         self.touchedByOp.removeAll(keepingCapacity: true)
-        self.searchUndo.removeAll(keepingCapacity: true)
         self.appendedByOp = nil
         do {
             try Self.validateEnvelope(op)
@@ -138,7 +124,6 @@ final class BatchApplier {
             self.seq = sequenceBefore
             self.rootsEnsured = rootsEnsuredBefore
             for key in self.touchedByOp { self.touched.removeValue(forKey: key) }
-            for (id, previous) in self.searchUndo.reversed() { self.searchEntries[id] = previous }
             self.cache.removeAll()
             result = OperationResult(opId: op.opId, status: .rejected, collection: op.collection, id: op.id, error: OperationError(error))
         }
@@ -227,24 +212,12 @@ final class BatchApplier {
                 clientId: self.clientId, opId: opId, hlc: stamp, at: self.now
             )
         )
-        if record.collection == BookmarkRules.collection {
-            let previous = self.searchEntries[record.id]
-            self.searchUndo.append((record.id, previous))
-            self.searchEntries[record.id] = SearchEntry(
-                fields: record.deleted ? nil : BookmarkRules.searchFields(record), isNew: self.touched[key] == 0)
-        }
     }
 
-    /// Ends the batch inside its transaction: writes the full-text index entries of the
-    /// bookmarks it changed and saves the profile's sequence. Every user of an applier calls it
-    /// once, after its last change.
+    /// Ends the batch inside its transaction: saves the profile's sequence. Every user of an
+    /// applier calls it once, after its last change. The search index is not written here: a
+    /// search brings it up to date (`SyncEngine.catchUpSearchIndex`).
     func finish() throws {
-        for id in self.searchEntries.keys.sorted() {
-            guard let entry = self.searchEntries[id] else { continue }
-            try self.tx.indexBookmark(self.profileId, id: id, fields: entry.fields, isNew: entry.isNew)
-        }
-        self.searchEntries.removeAll()
-        self.searchUndo.removeAll()
         try self.tx.setSequence(self.profileId, self.seq)
     }
 

@@ -47,16 +47,48 @@ extension SyncEngine {
     }
 
     /// Full-text search (title, URL, tags, notes), best match first; every word is a prefix term.
+    /// The index is first brought up to date with every change committed before the search.
     public func searchBookmarks(profileId: String, query: String, limit: Int, offset: Int) async throws -> (results: [Bookmark], total: Int) {
         guard let match = Self.ftsQuery(query) else { return ([], 0) }
         let limit = max(1, min(limit, 200))
         let offset = max(0, offset)
+        try await self.catchUpSearchIndex(profileId: profileId)
         return try await self.store.read { reader in
             let (hits, total) = try reader.searchBookmarks(profileId, match: match, limit: limit, offset: offset)
             let records = try reader.records(profileId, BookmarkRules.collection, ids: hits.map(\.recordId))
             let live = hits.compactMap { records[$0.recordId] }.filter { !$0.deleted }
             let orders = try Self.sortOrders(for: live, reader: reader, profileId: profileId)
             return (live.map { BookmarkView.bookmark($0, sortOrder: orders[$0.id] ?? 0) }, total)
+        }
+    }
+
+    /// Brings the bookmark search index up to date with the profile's changes, like a CouchDB
+    /// view: writes leave the index alone (it was a tenth of a push's work), and the first search
+    /// after them indexes the bookmarks changed since the last one. Each transaction indexes at
+    /// most `chunk` bookmarks, so a large catch-up (after an import) never holds the write lock
+    /// for long.
+    func catchUpSearchIndex(profileId: String, chunk: Int = 2_000) async throws {
+        let behind = try await self.store.read { reader in
+            guard let state = try reader.searchIndexState(profileId) else { throw CairnError.notFound("Profile") }
+            return state.indexed < state.seq
+        }
+        guard behind else { return }
+        var done = false
+        while !done {
+            done = try await self.store.write(profileId: profileId) { tx in
+                guard let state = try tx.searchIndexState(profileId) else { throw CairnError.notFound("Profile") }
+                guard state.indexed < state.seq else { return true }
+                let records = try tx.changedRecords(profileId, since: state.indexed, collections: [BookmarkRules.collection], limit: chunk)
+                for record in records {
+                    try tx.indexBookmark(
+                        profileId, id: record.id, fields: record.deleted ? nil : BookmarkRules.searchFields(record),
+                        isNew: record.createdSeq > state.indexed)
+                }
+                // Fewer than a chunk: every bookmark change up to the profile's sequence is in.
+                let finished = records.count < chunk
+                try tx.setSearchSequence(profileId, finished ? state.seq : records.last?.version ?? state.seq)
+                return finished
+            }
         }
     }
 

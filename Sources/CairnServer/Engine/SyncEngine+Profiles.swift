@@ -25,6 +25,7 @@ extension SyncEngine {
                 try applier.commit(&record, type: .delete, opId: nil, stamp: stamp, isNew: false)
             }
             try applier.finish()
+            try tx.dropSearchIndex(profileId)
             try tx.markProfileDeleted(profileId, at: now)
             return applier.seq
         }

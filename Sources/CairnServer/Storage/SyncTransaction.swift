@@ -210,7 +210,11 @@ public protocol SyncReader {
     func newestUpdate(_ profileId: String, collections: [String]) throws -> Int64?
     /// The change-log entry with this sequence.
     func change(_ profileId: String, seq: Int64) throws -> StoredChange?
-    /// Full-text search over live bookmarks; ranked best first, with the total match count.
+    /// The sequence the bookmark search index reflects, and the profile's sequence (`nil`: no
+    /// such live profile). Changes above `indexed` are not in the index yet.
+    func searchIndexState(_ profileId: String) throws -> (indexed: Int64, seq: Int64)?
+    /// Full-text search over the bookmark index (as of `searchIndexState`'s `indexed`); ranked
+    /// best first, with the total match count.
     func searchBookmarks(_ profileId: String, match: String, limit: Int, offset: Int) throws -> (hits: [SearchHit], total: Int)
 }
 
@@ -242,6 +246,11 @@ public protocol SyncTransaction: SyncReader {
     /// Puts a bookmark in (or, with `nil` fields, takes it out of) the full-text index.
     /// `isNew` says the bookmark is probably not in the index yet (a hint: either way is right).
     func indexBookmark(_ profileId: String, id: String, fields: BookmarkSearchFields?, isNew: Bool) throws
+    /// Records that the search index reflects every change up to `seq` (it never goes back).
+    func setSearchSequence(_ profileId: String, _ seq: Int64) throws
+    /// Removes every search index entry of a profile and marks the index current (a deleted
+    /// profile).
+    func dropSearchIndex(_ profileId: String) throws
 }
 
 /// Where a node sits among its siblings.

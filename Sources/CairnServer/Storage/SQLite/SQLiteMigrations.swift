@@ -200,6 +200,17 @@ enum SQLiteMigrations {
                     """
             )
         }
+        // The search index is brought up to date when it is read, not by every write:
+        // `search_seq` is the profile sequence it reflects. Until now every write indexed itself,
+        // so an existing database's index is current.
+        migrator.registerMigration("2026-11-23-search-catch-up") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE profiles ADD COLUMN search_seq INTEGER NOT NULL DEFAULT 0;
+                    UPDATE profiles SET search_seq = seq;
+                    """
+            )
+        }
         return migrator
     }
 }

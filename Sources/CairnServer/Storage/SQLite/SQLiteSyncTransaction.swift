@@ -351,6 +351,11 @@ final class SQLiteSyncTransaction: SyncTransaction {
             .map(StoredChange.init(row:))
     }
 
+    func searchIndexState(_ profileId: String) throws -> (indexed: Int64, seq: Int64)? {
+        try Row.fetchOne(self.db.cachedStatement(sql: "SELECT search_seq, seq FROM profiles WHERE id = ? AND deleted_at IS NULL"), arguments: [profileId])
+            .map { (indexed: $0[0], seq: $0[1]) }
+    }
+
     func searchBookmarks(_ profileId: String, match: String, limit: Int, offset: Int) throws -> (hits: [SearchHit], total: Int) {
         let total = try Int.fetchOne(
             self.db,
@@ -466,6 +471,15 @@ final class SQLiteSyncTransaction: SyncTransaction {
             sql: "SELECT MAX(version) FROM records WHERE profile_id = ? AND deleted = 1 AND deleted_at < ?",
             arguments: [profileId, deletedBefore]
         ) else { return 0 }
+        // First the search index entries of the bookmarks about to go: a tombstone the index has
+        // not caught up with would otherwise leave its entry behind for good.
+        let purgedEntries = """
+            SELECT m.rowid FROM records r JOIN bookmark_search_map m ON m.profile_id = r.profile_id AND m.record_id = r.id
+            WHERE r.profile_id = ? AND r.collection = 'bookmarks' AND r.deleted = 1 AND r.deleted_at < ? AND r.version <= ?
+            """
+        for table in ["bookmark_search", "bookmark_search_map"] {
+            try self.db.execute(sql: "DELETE FROM \(table) WHERE rowid IN (\(purgedEntries))", arguments: [profileId, deletedBefore, horizon])
+        }
         try self.db.execute(
             sql: "DELETE FROM records WHERE profile_id = ? AND deleted = 1 AND deleted_at < ? AND version <= ?",
             arguments: [profileId, deletedBefore, horizon]
@@ -474,6 +488,18 @@ final class SQLiteSyncTransaction: SyncTransaction {
         try self.db.execute(sql: "UPDATE profiles SET purge_seq = MAX(purge_seq, ?) WHERE id = ?", arguments: [horizon, profileId])
         try self.db.execute(sql: "DELETE FROM changes WHERE profile_id = ? AND seq <= ?", arguments: [profileId, horizon])
         return removed
+    }
+
+    func setSearchSequence(_ profileId: String, _ seq: Int64) throws {
+        try self.db.cachedStatement(sql: "UPDATE profiles SET search_seq = ? WHERE id = ? AND search_seq < ?").execute(arguments: [seq, profileId, seq])
+    }
+
+    func dropSearchIndex(_ profileId: String) throws {
+        try self.db.execute(
+            sql: "DELETE FROM bookmark_search WHERE rowid IN (SELECT rowid FROM bookmark_search_map WHERE profile_id = ?)", arguments: [profileId]
+        )
+        try self.db.execute(sql: "DELETE FROM bookmark_search_map WHERE profile_id = ?", arguments: [profileId])
+        try self.db.execute(sql: "UPDATE profiles SET search_seq = seq WHERE id = ?", arguments: [profileId])
     }
 
     func indexBookmark(_ profileId: String, id: String, fields: BookmarkSearchFields?, isNew: Bool) throws {
