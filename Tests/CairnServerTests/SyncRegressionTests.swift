@@ -269,3 +269,38 @@ struct EngineReviewRegressionTests {
         }
     }
 }
+
+@Suite("Op savepoints")
+struct OpWritesTests {
+    /// An op opens its savepoint before its first write, unless that write is its last step; a
+    /// write after the last one, or a refusal after it, is refused loudly (not a `CairnError`, so
+    /// the whole transaction rolls back).
+    @Test func aSavepointIsOpenedBeforeTheFirstWriteUnlessItIsTheLast() throws {
+        var writes = OpWrites()
+        // Outside an op (an import, a profile's deletion): never a savepoint
+        #expect(try writes.willWrite(last: false) == false)
+        #expect(try writes.refused(opId: "x", CairnError(.validation, "no")) == false)
+
+        // Refused before writing: nothing to undo
+        writes.begin()
+        #expect(try writes.refused(opId: "a", CairnError(.validation, "no")) == false)
+        writes.end()
+
+        // Two writes: one savepoint, opened before the first, rolled back on refusal
+        writes.begin()
+        #expect(try writes.willWrite(last: false) == true)
+        #expect(try writes.willWrite(last: true) == false)
+        #expect(writes.state == .savepoint)
+        #expect(try writes.refused(opId: "b", CairnError(.validation, "no")) == true)
+        writes.end()
+
+        // A single last write: no savepoint, and nothing may follow it
+        writes.begin()
+        #expect(try writes.willWrite(last: true) == false)
+        #expect(writes.state == .lastWithoutSavepoint)
+        #expect(throws: OpWrites.UnguardedWrite.self) { try writes.willWrite(last: false) }
+        #expect(throws: OpWrites.UnguardedWrite.self) { try writes.refused(opId: "c", CairnError(.validation, "no")) }
+        writes.end()
+        #expect(writes.state == .outsideOp)
+    }
+}

@@ -45,7 +45,7 @@ extension BatchApplier {
             return .refuse(try self.conflictResult(op, existing, code: .conflict, message: "A later write to this record wins", recordJSON: recordJSON))
         }
         if causal, strategy == .manual {
-            try self.tx.resolveConflicts(self.profileId, existing.collection, existing.id, at: self.now)
+            try self.resolveConflicts(existing.collection, existing.id)
         }
         let status: OperationResult.Status = (!blind && !causal) || !merge.skippedFields.isEmpty ? .merged : .applied
         return .merge(merge, status)

@@ -36,6 +36,9 @@ final class BatchApplier {
     /// What the op being applied appended last into its folder (set by `BookmarkRules.create`).
     var appendedByOp: (parentId: String?, key: SiblingKey)?
 
+    /// What the op being applied has written, and so what a refusal of it must undo.
+    private var opWrites = OpWrites()
+
     /// The op ids of this batch that were stored before it or by it, when `prefetch` looked
     /// them up for the whole batch (`nil`: ask the store op by op).
     private var storedOpIds: Set<String>?
@@ -109,18 +112,23 @@ final class BatchApplier {
         let rootsEnsuredBefore = self.rootsEnsured
         self.touchedByOp.removeAll(keepingCapacity: true)
         self.appendedByOp = nil
+        // Each op's writes go in a savepoint, opened before its first write (`willWrite`): a
+        // refused op leaves nothing behind (no parent revived for a create whose position was
+        // then refused), and the batch goes on. An op refused before writing, or whose only
+        // write is its last step, needs none: a savepoint per op was a tenth of a push's time.
+        // Any other error rolls the whole transaction back, savepoint or not.
+        self.opWrites.begin()
+        defer { self.opWrites.end() }
         do {
             try Self.validateEnvelope(op)
-            // Each op in its own savepoint: a refused op leaves nothing behind (no parent revived
-            // for a create whose position was then refused), and the batch goes on.
-            result = try self.tx.savepoint {
-                if op.collection == BookmarkRules.collection {
-                    try BookmarkRules(applier: self).apply(op)
-                } else {
-                    try RecordRules(applier: self).apply(op)
-                }
+            if op.collection == BookmarkRules.collection {
+                result = try BookmarkRules(applier: self).apply(op)
+            } else {
+                result = try RecordRules(applier: self).apply(op)
             }
+            if self.opWrites.state == .savepoint { try self.tx.releaseSavepoint() }
         } catch let error as CairnError {
+            if try self.opWrites.refused(opId: op.opId, error) { try self.tx.rollbackSavepoint() }
             self.seq = sequenceBefore
             self.rootsEnsured = rootsEnsuredBefore
             for key in self.touchedByOp { self.touched.removeValue(forKey: key) }
@@ -185,8 +193,16 @@ final class BatchApplier {
 
     // MARK: Committing changes
 
-    /// Gives `record` the next version, saves it and appends the change.
-    func commit(_ record: inout StoredRecord, type: StoredChange.Kind, opId: String?, stamp: HLC?, isNew: Bool) throws {
+    /// Before each write of the op being applied: opens its savepoint before its first write.
+    /// `last`: the op writes nothing after this and cannot be refused after it (it only builds
+    /// its result), so an op that has not written yet needs no savepoint.
+    func willWrite(last: Bool = false) throws {
+        if try self.opWrites.willWrite(last: last) { try self.tx.beginSavepoint() }
+    }
+
+    /// Gives `record` the next version, saves it and appends the change. `last`: see `willWrite`.
+    func commit(_ record: inout StoredRecord, type: StoredChange.Kind, opId: String?, stamp: HLC?, isNew: Bool, last: Bool = false) throws {
+        try self.willWrite(last: last)
         let key = RecordKey(collection: record.collection, id: record.id)
         if self.touched[key] == nil {
             // A record rebuilt from scratch (version 0 but not new) had an unknown past: report it.
@@ -280,8 +296,15 @@ final class BatchApplier {
 
     // MARK: Conflicts
 
+    /// Marks the open conflicts of a record resolved.
+    func resolveConflicts(_ collection: String, _ id: String) throws {
+        try self.willWrite()
+        try self.tx.resolveConflicts(self.profileId, collection, id, at: self.now)
+    }
+
     /// Logs a `manual` conflict.
     func logConflict(op: SyncOperation, record: StoredRecord, clientData: JSONValue, serverJSON: JSONValue) throws {
+        try self.willWrite()
         _ = try self.tx.logConflict(
             self.profileId,
             StoredConflict(
@@ -289,5 +312,60 @@ final class BatchApplier {
                 serverVersion: record.version, createdAt: self.now, resolvedAt: nil
             )
         )
+    }
+}
+
+/// What the op being applied has written, and so whether a refusal of it has anything to undo:
+/// its savepoint is opened before its first write, unless that write is its last step.
+struct OpWrites {
+    enum State {
+        /// No op is being applied (roots for a read, an import, a profile's deletion): writes
+        /// belong to the transaction alone.
+        case outsideOp
+        /// The op has written nothing yet: a refusal has nothing to undo.
+        case nothing
+        /// The op's writes are in a savepoint, opened before the first.
+        case savepoint
+        /// The op made its last write without a savepoint (`willWrite(last: true)`): it can no
+        /// longer be refused, nor write again.
+        case lastWithoutSavepoint
+    }
+
+    /// An op broke the contract of `willWrite(last: true)`: it wrote again, or was refused after
+    /// its last write. Not a `CairnError`, so the whole transaction rolls back and nothing of it
+    /// is half-applied.
+    struct UnguardedWrite: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private(set) var state = State.outsideOp
+
+    /// An op starts.
+    mutating func begin() { self.state = .nothing }
+
+    /// The op is over (applied or refused).
+    mutating func end() { self.state = .outsideOp }
+
+    /// Before a write of the op; true when a savepoint must be opened first.
+    mutating func willWrite(last: Bool) throws -> Bool {
+        switch self.state {
+        case .outsideOp, .savepoint:
+            return false
+        case .nothing:
+            self.state = last ? .lastWithoutSavepoint : .savepoint
+            return !last
+        case .lastWithoutSavepoint:
+            throw UnguardedWrite(description: "an op wrote after its last write")
+        }
+    }
+
+    /// The op was refused; true when its savepoint must be rolled back. Throws when its writes
+    /// cannot be undone.
+    func refused(opId: String, _ error: CairnError) throws -> Bool {
+        switch self.state {
+        case .savepoint: return true
+        case .lastWithoutSavepoint: throw UnguardedWrite(description: "op \(opId) was refused after its last write: \(error)")
+        case .nothing, .outsideOp: return false
+        }
     }
 }

@@ -138,7 +138,8 @@ struct BookmarkRules {
             createdAt: previous?.createdAt ?? self.applier.now, updatedAt: self.applier.now, createdSeq: previous?.createdSeq ?? 0
         )
         try RecordRules(applier: self.applier).checkSize(record.data)
-        try self.applier.commit(&record, type: previous == nil ? .create : .update, opId: op.opId, stamp: stamp, isNew: previous == nil)
+        // The op's last write: after it, only its result is built.
+        try self.applier.commit(&record, type: previous == nil ? .create : .update, opId: op.opId, stamp: stamp, isNew: previous == nil, last: true)
         var result = self.applier.result(op, .applied, record)
         if !revived.isEmpty { result.affected = revived }
         // Carried to the next op only when nothing else changed a folder: a revived folder can
@@ -228,7 +229,8 @@ struct BookmarkRules {
             let stored = try self.applier.record(Self.collection, existing.id)
             if merge.changed || stored?.deleted == true {
                 let onlyPlacement = Set(merge.appliedFields).isSubset(of: ["parentId", "position"])
-                try self.applier.commit(&merge.record, type: onlyPlacement ? .move : .update, opId: op.opId, stamp: stamp, isNew: false)
+                // The op's last write: after it, only its result is built.
+                try self.applier.commit(&merge.record, type: onlyPlacement ? .move : .update, opId: op.opId, stamp: stamp, isNew: false, last: true)
             }
             var result = self.applier.result(op, status, merge.record)
             if status == .merged { result.record = try self.json(merge.record) }
@@ -259,7 +261,7 @@ struct BookmarkRules {
                 child.deletedAt = self.applier.now
                 child.fieldStamps["_deleted"] = stamp
                 try self.applier.commit(&child, type: .delete, opId: op.opId, stamp: stamp, isNew: false)
-                try self.tx.resolveConflicts(self.profileId, Self.collection, child.id, at: self.applier.now)
+                try self.applier.resolveConflicts(Self.collection, child.id)
                 affected.append(child.id)
                 if child.data["isFolder"]?.boolValue == true { queue.append(child.id) }
             }
@@ -268,7 +270,7 @@ struct BookmarkRules {
         record.deletedAt = self.applier.now
         record.fieldStamps["_deleted"] = stamp
         try self.applier.commit(&record, type: .delete, opId: op.opId, stamp: stamp, isNew: false)
-        try self.tx.resolveConflicts(self.profileId, Self.collection, record.id, at: self.applier.now)
+        try self.applier.resolveConflicts(Self.collection, record.id)
         var result = self.applier.result(op, .applied, record)
         if !affected.isEmpty { result.affected = affected }
         return result

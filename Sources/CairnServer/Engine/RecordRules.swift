@@ -57,7 +57,8 @@ struct RecordRules {
                     record.createdAt = existing.createdAt
                     record.createdSeq = existing.createdSeq
                 }
-                try applier.commit(&record, type: existing == nil ? .create : .update, opId: op.opId, stamp: stamp, isNew: existing == nil)
+                // The op's last write: after it, only its result is built.
+                try applier.commit(&record, type: existing == nil ? .create : .update, opId: op.opId, stamp: stamp, isNew: existing == nil, last: true)
                 result = applier.result(op, .applied, record)
             }
         case .update:
@@ -91,7 +92,7 @@ struct RecordRules {
             record.deletedAt = applier.now
             record.fieldStamps["_deleted"] = stamp
             try applier.commit(&record, type: .delete, opId: op.opId, stamp: stamp, isNew: false)
-            try applier.tx.resolveConflicts(applier.profileId, record.collection, record.id, at: applier.now)
+            try applier.resolveConflicts(record.collection, record.id)
             result = applier.result(op, .applied, record)
         case .move:
             throw CairnError(.validation, "move applies to bookmarks only", field: "type")
@@ -108,7 +109,8 @@ struct RecordRules {
             try self.checkSize(merge.record.data)
             let wasDeleted = try self.applier.record(existing.collection, existing.id)?.deleted ?? false
             if merge.changed || wasDeleted {
-                try self.applier.commit(&merge.record, type: .update, opId: op.opId, stamp: stamp, isNew: false)
+                // The op's last write: after it, only its result is built.
+                try self.applier.commit(&merge.record, type: .update, opId: op.opId, stamp: stamp, isNew: false, last: true)
             }
             var result = self.applier.result(op, status, merge.record)
             if status == .merged { result.record = Self.json(merge.record) }

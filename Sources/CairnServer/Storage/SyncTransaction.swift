@@ -221,9 +221,12 @@ public protocol SyncReader {
 /// Writes inside one transaction that holds the profile's write lock: the sequence assigned here
 /// is in commit order, so a pull by cursor can never skip a change.
 public protocol SyncTransaction: SyncReader {
-    /// Runs `body` in a savepoint: if it throws, its writes are rolled back and the error rethrown;
-    /// the transaction goes on.
-    func savepoint<T>(_ body: () throws -> T) throws -> T
+    /// Opens a savepoint inside the transaction (one at a time: the op being applied).
+    func beginSavepoint() throws
+    /// Keeps the savepoint's writes in the transaction and closes it.
+    func releaseSavepoint() throws
+    /// Undoes the savepoint's writes and closes it; the transaction goes on.
+    func rollbackSavepoint() throws
     /// Saves the profile's sequence after the changes of this transaction.
     func setSequence(_ profileId: String, _ seq: Int64) throws
     /// Inserts or replaces a record. `isNew`: the caller knows the profile has no row with its

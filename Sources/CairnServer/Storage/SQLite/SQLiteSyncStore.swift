@@ -37,7 +37,7 @@ public final class SQLiteSyncStore: SyncStore {
             // on power failure. FULL fsyncs the WAL on every commit.
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
-            // Each op of a push runs in a savepoint, whose journal of original pages would
+            // An op of a push that writes in several steps runs in a savepoint, whose journal of original pages would
             // otherwise be a temporary file: on a large profile (FTS merges, index splits) a push
             // of 1,000 ops wrote gigabytes to it. In memory, and with a page cache of 32 MiB per
             // connection (the default 2 MiB thrashed on a 1 GB database).

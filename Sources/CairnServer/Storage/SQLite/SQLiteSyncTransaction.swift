@@ -380,20 +380,20 @@ final class SQLiteSyncTransaction: SyncTransaction {
 
     // MARK: Writes
 
-    /// Runs `body` in a savepoint inside the open transaction: rolled back alone when it throws.
-    /// The three statements stay prepared (GRDB's `inSavepoint` prepares them again each time,
-    /// and a push runs one savepoint per op).
-    func savepoint<T>(_ body: () throws -> T) throws -> T {
+    // The savepoint statements stay prepared (GRDB's `inSavepoint` prepares them again each
+    // time, and a push can open one per op).
+
+    func beginSavepoint() throws {
         try self.db.cachedStatement(sql: "SAVEPOINT op").execute()
-        do {
-            let value = try body()
-            try self.db.cachedStatement(sql: "RELEASE SAVEPOINT op").execute()
-            return value
-        } catch {
-            try? self.db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT op").execute()
-            try? self.db.cachedStatement(sql: "RELEASE SAVEPOINT op").execute()
-            throw error
-        }
+    }
+
+    func releaseSavepoint() throws {
+        try self.db.cachedStatement(sql: "RELEASE SAVEPOINT op").execute()
+    }
+
+    func rollbackSavepoint() throws {
+        try self.db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT op").execute()
+        try self.db.cachedStatement(sql: "RELEASE SAVEPOINT op").execute()
     }
 
     func setSequence(_ profileId: String, _ seq: Int64) throws {
