@@ -108,7 +108,7 @@ struct CairnBench: AsyncParsableCommand {
                 .run(client, server: server, executable: Self.ownExecutable, budget: budget("idle"))
         }
         await report.measure("push") {
-            try await PushWorkload(records: sizes.pushRecords, batchSize: sizes.pushBatch, clients: sizes.pushClients).run(client, budget: budget("push"))
+            try await PushWorkload(records: sizes.pushRecords, batchSize: sizes.pushBatch, clients: sizes.pushClients).run(client, server: server, budget: budget("push"))
         }
         await report.measure("write") {
             try await SingleWriteWorkload(writes: sizes.singleWrites, rawUpdateP50: rawUpdateP50).run(client, budget: budget("write"))

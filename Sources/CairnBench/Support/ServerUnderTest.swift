@@ -65,6 +65,18 @@ final class ServerUnderTest {
         return kilobytes * 1024
     }
 
+    /// The CPU time the server has used so far, user and system (`/proc/PID/stat`), when readable.
+    /// Steadier than wall time on a shared machine: the A/B figure for a change to the write path.
+    var cpuSeconds: Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(self.processIdentifier)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // After the command name: state is field 3, utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// SIGTERM, then SIGKILL if it has not exited within `timeout`.
     func stop(timeout: Duration = .seconds(20)) async {
         guard self.process.isRunning else { return }

@@ -6,9 +6,11 @@ struct PushWorkload {
     let batchSize: Int
     let clients: Int
 
-    func run(_ client: BenchHTTP, budget: Budget) async throws -> [Figure] {
+    func run(_ client: BenchHTTP, server: ServerUnderTest, budget: Budget) async throws -> [Figure] {
         let single = Pusher(http: try await client.registerAccount("push"), clientId: "bench-push")
+        let cpuBefore = server.cpuSeconds
         let (elapsed, _) = try await single.push(Pusher.creates("p", 0..<self.records), batchSize: self.batchSize, budget: budget)
+        let cpuAfter = server.cpuSeconds
 
         var prepared: [(Pusher, Pusher.Batches)] = []
         for index in 0..<self.clients {
@@ -26,7 +28,14 @@ struct PushWorkload {
         for (index, (_, batches)) in prepared.enumerated() {
             _ = try Pusher.verify(answers[index] ?? [], of: batches)
         }
-        return [
+        var figures: [Figure] = []
+        if let cpuBefore, let cpuAfter {
+            figures.append(
+                Figure(
+                    id: "push.server-cpu", workload: "push", label: "1 client: server CPU per 1,000 creates",
+                    value: (cpuAfter - cpuBefore) * 1_000 / Double(self.records), unit: "s"))
+        }
+        return figures + [
             Figure(
                 id: "push.one-client", workload: "push", label: "1 client: \(self.records) creates, batches of \(self.batchSize)",
                 value: Double(self.records) / elapsed.seconds, unit: "records/s", counterpart: RawBaseline.insertID),
