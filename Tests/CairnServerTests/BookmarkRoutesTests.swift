@@ -230,6 +230,12 @@ struct BookmarkRoutesTests {
             #expect(try await searchEntries(components, profile) == indexed - 1)
             let state = try await components.store.read { try $0.searchIndexState(profile) }
             #expect(state?.indexed == state?.seq)
+            // A change to another collection leaves the index (and its sequence) as it is
+            _ = try await device.push([SyncOperation(opId: "t", type: .create, collection: "todos", id: "t1", data: ["title": "kiwi todo"])])
+            #expect(try await total("kiwi") == .number(3))
+            let after = try await components.store.read { try $0.searchIndexState(profile) }
+            #expect(after?.indexed == state?.indexed)
+            #expect(after?.seq ?? 0 > state?.seq ?? 0)
         }
     }
 
@@ -282,16 +288,14 @@ struct BookmarkRoutesTests {
             manual.advance(by: 40 * 86_400)
             #expect(try await components.engine.purgeTombstones(olderThan: 30 * 86_400) == 1)
             #expect(try await searchEntries(components, profile) == indexed - 1)
+            #expect(try await fullTextRows(components, "emu") == 0)
             #expect(try await total("emu") == .number(0))
             #expect(try await total("cassowary") == .number(1))
 
             _ = try await device.push([.createBookmark("4", id: "dingo", title: "Dingo", url: "https://d.example")])
             try await components.engine.deleteProfile(profileId: profile, clientId: nil)
             #expect(try await searchEntries(components, profile) == 0)
-            let rows = try await (components.store as! SQLiteSyncStore).pool.read { db in
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM bookmark_search WHERE bookmark_search MATCH 'cassowary OR dingo'") ?? -1
-            }
-            #expect(rows == 0)
+            #expect(try await fullTextRows(components, "cassowary OR dingo") == 0)
         }
     }
 
@@ -626,6 +630,13 @@ struct TombstonePurgeTests {
             #expect(try await components.engine.sequence(profileId: profile) == sequence)
             #expect(try await !device.pull(since: 0).changes.contains { $0.id == "late" })
         }
+    }
+}
+
+/// How many rows of the full-text table (any profile's) match an FTS5 query.
+func fullTextRows(_ components: CairnServerComponents, _ match: String) async throws -> Int {
+    try await (components.store as! SQLiteSyncStore).pool.read { db in
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM bookmark_search WHERE bookmark_search MATCH ?", arguments: [match]) ?? -1
     }
 }
 

@@ -68,9 +68,12 @@ extension SyncEngine {
     /// most `chunk` bookmarks, so a large catch-up (after an import) never holds the write lock
     /// for long.
     func catchUpSearchIndex(profileId: String, chunk: Int = 2_000) async throws {
+        // Only a bookmark changed since the index's sequence takes the write lock: changes to
+        // other collections leave the index as it is.
         let behind = try await self.store.read { reader in
             guard let state = try reader.searchIndexState(profileId) else { throw CairnError.notFound("Profile") }
-            return state.indexed < state.seq
+            guard state.indexed < state.seq else { return false }
+            return try !reader.changedRecords(profileId, since: state.indexed, collections: [BookmarkRules.collection], limit: 1).isEmpty
         }
         guard behind else { return }
         var done = false

@@ -357,26 +357,27 @@ final class SQLiteSyncTransaction: SyncTransaction {
     }
 
     func searchBookmarks(_ profileId: String, match: String, limit: Int, offset: Int) throws -> (hits: [SearchHit], total: Int) {
-        let total = try Int.fetchOne(
-            self.db,
-            sql: """
-                SELECT COUNT(*) FROM bookmark_search JOIN bookmark_search_map m ON m.rowid = bookmark_search.rowid
-                WHERE bookmark_search MATCH ? AND m.profile_id = ?
-                """,
-            arguments: [match, profileId]
-        ) ?? 0
-        let hits = try Row.fetchAll(
-            self.db,
-            sql: """
-                SELECT m.record_id AS id, bm25(bookmark_search, 10.0, 3.0, 5.0, 1.0) AS rank
-                FROM bookmark_search JOIN bookmark_search_map m ON m.rowid = bookmark_search.rowid
-                WHERE bookmark_search MATCH ? AND m.profile_id = ?
-                ORDER BY rank, m.record_id LIMIT ? OFFSET ?
-                """,
-            arguments: [match, profileId, limit, offset]
-        ).map { SearchHit(recordId: $0["id"], rank: $0["rank"]) }
+        let total = try Int.fetchOne(self.db, sql: Self.searchCountSQL, arguments: [match, profileId]) ?? 0
+        let hits = try Row.fetchAll(self.db, sql: Self.searchHitsSQL, arguments: [match, profileId, limit, offset])
+            .map { SearchHit(recordId: $0["id"], rank: $0["rank"]) }
         return (hits, total)
     }
+
+    // Both search queries run the full-text match first and look each hit's profile up by rowid:
+    // `CROSS JOIN` fixes that order. Left to choose, SQLite counted by walking the profile's map
+    // rows and evaluating the whole match once per row: 11 s to count 10,000 hits, against 3 ms.
+
+    static let searchCountSQL = """
+        SELECT COUNT(*) FROM bookmark_search CROSS JOIN bookmark_search_map m ON m.rowid = bookmark_search.rowid
+        WHERE bookmark_search MATCH ? AND m.profile_id = ?
+        """
+
+    static let searchHitsSQL = """
+        SELECT m.record_id AS id, bm25(bookmark_search, 10.0, 3.0, 5.0, 1.0) AS rank
+        FROM bookmark_search CROSS JOIN bookmark_search_map m ON m.rowid = bookmark_search.rowid
+        WHERE bookmark_search MATCH ? AND m.profile_id = ?
+        ORDER BY rank, m.record_id LIMIT ? OFFSET ?
+        """
 
     // MARK: Writes
 
