@@ -174,9 +174,6 @@ struct BookmarkRoutesTests {
     @Test func searchIndexHoldsOnlyWhatABatchKept() async throws {
         try await withTestServer { client, _ in
             let device = try await Device.register(client, "search-batch@example.com")
-            func total(_ query: String) async throws -> JSONValue? {
-                try decode(JSONValue.self, try await client.get("/api/bookmarks/search?q=\(query)", token: device.token))["total"]
-            }
             _ = try await device.push([
                 .init(opId: "f", type: .create, id: "wombat-folder", data: ["title": "Wombat folder", "isFolder": true], parentId: "other"),
                 .deleteBookmark("f-del", id: "wombat-folder"),
@@ -190,11 +187,11 @@ struct BookmarkRoutesTests {
                 .init(opId: "4", type: .create, id: "b3", data: ["title": "Numbat", "url": "https://c.example"], parentId: "other"),
             ])
             #expect(answer.results.map(\.status) == [.applied, .applied, .rejected, .applied])
-            #expect(try await total("echidna") == .number(0))
-            #expect(try await total("platypus") == .number(1))
-            #expect(try await total("quokka") == .number(0))
-            #expect(try await total("wombat") == .number(0))
-            #expect(try await total("numbat") == .number(1))
+            #expect(try await device.searchTotal("echidna") == .number(0))
+            #expect(try await device.searchTotal("platypus") == .number(1))
+            #expect(try await device.searchTotal("quokka") == .number(0))
+            #expect(try await device.searchTotal("wombat") == .number(0))
+            #expect(try await device.searchTotal("numbat") == .number(1))
 
             let aborted = try await device.push(
                 [
@@ -203,9 +200,9 @@ struct BookmarkRoutesTests {
                     .init(opId: "7", type: .create, id: "b5", data: ["title": "Bad"], parentId: "other"),
                 ], atomic: true)
             #expect(aborted.results.map(\.status) == [.rejected, .rejected, .rejected])
-            #expect(try await total("bilby") == .number(0))
-            #expect(try await total("dingo") == .number(0))
-            #expect(try await total("numbat") == .number(1))
+            #expect(try await device.searchTotal("bilby") == .number(0))
+            #expect(try await device.searchTotal("dingo") == .number(0))
+            #expect(try await device.searchTotal("numbat") == .number(1))
         }
     }
 
@@ -214,25 +211,22 @@ struct BookmarkRoutesTests {
     @Test func aSearchIndexesTheChangesSinceTheLastSearch() async throws {
         try await withTestServer { client, components in
             let device = try await Device.register(client, "search-lazy@example.com")
-            let profile = try decode(MeResponse.self, try await client.get("/api/me", token: device.token)).profiles[0].id
-            func total(_ query: String) async throws -> JSONValue? {
-                try decode(JSONValue.self, try await client.get("/api/bookmarks/search?q=\(query)", token: device.token))["total"]
-            }
+            let profile = try await device.profileId()
             _ = try await device.push((1...5).map { .createBookmark("c\($0)", id: "k\($0)", title: "Kiwi \($0)", url: "https://k\($0).example") })
             #expect(try await searchEntries(components, profile) == 0)
-            #expect(try await total("kiwi") == .number(5))
+            #expect(try await device.searchTotal("kiwi") == .number(5))
             let indexed = try await searchEntries(components, profile)
             #expect(indexed >= 5)
             _ = try await device.push([.init(opId: "u1", type: .update, id: "k1", patch: ["title": "Mango"]), .deleteBookmark("d2", id: "k2")])
             #expect(try await searchEntries(components, profile) == indexed)
-            #expect(try await total("kiwi") == .number(3))
-            #expect(try await total("mango") == .number(1))
+            #expect(try await device.searchTotal("kiwi") == .number(3))
+            #expect(try await device.searchTotal("mango") == .number(1))
             #expect(try await searchEntries(components, profile) == indexed - 1)
             let state = try await components.store.read { try $0.searchIndexState(profile) }
             #expect(state?.indexed == state?.seq)
             // A change to another collection leaves the index (and its sequence) as it is
             _ = try await device.push([SyncOperation(opId: "t", type: .create, collection: "todos", id: "t1", data: ["title": "kiwi todo"])])
-            #expect(try await total("kiwi") == .number(3))
+            #expect(try await device.searchTotal("kiwi") == .number(3))
             let after = try await components.store.read { try $0.searchIndexState(profile) }
             #expect(after?.indexed == state?.indexed)
             #expect(after?.seq ?? 0 > state?.seq ?? 0)
@@ -244,10 +238,7 @@ struct BookmarkRoutesTests {
     @Test func aSearchCatchUpInChunksMissesNothing() async throws {
         try await withTestServer { client, components in
             let device = try await Device.register(client, "search-chunks@example.com")
-            let profile = try decode(MeResponse.self, try await client.get("/api/me", token: device.token)).profiles[0].id
-            func total(_ query: String) async throws -> JSONValue? {
-                try decode(JSONValue.self, try await client.get("/api/bookmarks/search?q=\(query)", token: device.token))["total"]
-            }
+            let profile = try await device.profileId()
             for round in 0..<4 {
                 _ = try await device.push([
                     .createBookmark("b\(round)a", id: "b\(round)a", title: "Quokka \(round)", url: "https://a\(round).example"),
@@ -259,12 +250,12 @@ struct BookmarkRoutesTests {
             try await components.engine.catchUpSearchIndex(profileId: profile, chunk: 2)
             let state = try await components.store.read { try $0.searchIndexState(profile) }
             #expect(state?.indexed == state?.seq)
-            #expect(try await total("quokka") == .number(6))
-            #expect(try await total("wallaby") == .number(1))
+            #expect(try await device.searchTotal("quokka") == .number(6))
+            #expect(try await device.searchTotal("wallaby") == .number(1))
             _ = try await device.push([.init(opId: "u2", type: .update, id: "b2a", patch: ["title": "Wallaby too"])])
             try await components.engine.catchUpSearchIndex(profileId: profile, chunk: 2)
-            #expect(try await total("quokka") == .number(5))
-            #expect(try await total("wallaby") == .number(2))
+            #expect(try await device.searchTotal("quokka") == .number(5))
+            #expect(try await device.searchTotal("wallaby") == .number(2))
         }
     }
 
@@ -274,23 +265,20 @@ struct BookmarkRoutesTests {
         let manual = ManualClock()
         try await withTestServer(clock: manual.clock) { client, components in
             let device = try await Device.register(client, "search-purge@example.com").withAPIKey()
-            let profile = try decode(MeResponse.self, try await client.get("/api/me", token: device.token)).profiles[0].id
-            func total(_ query: String) async throws -> JSONValue? {
-                try decode(JSONValue.self, try await client.get("/api/bookmarks/search?q=\(query)", token: device.token))["total"]
-            }
+            let profile = try await device.profileId()
             _ = try await device.push([
                 .createBookmark("1", id: "emu", title: "Emu", url: "https://emu.example"),
                 .createBookmark("2", id: "cassowary", title: "Cassowary", url: "https://c.example"),
             ])
-            #expect(try await total("emu") == .number(1))
+            #expect(try await device.searchTotal("emu") == .number(1))
             let indexed = try await searchEntries(components, profile)
             _ = try await device.push([.deleteBookmark("3", id: "emu")])
             manual.advance(by: 40 * 86_400)
             #expect(try await components.engine.purgeTombstones(olderThan: 30 * 86_400) == 1)
             #expect(try await searchEntries(components, profile) == indexed - 1)
             #expect(try await fullTextRows(components, "emu") == 0)
-            #expect(try await total("emu") == .number(0))
-            #expect(try await total("cassowary") == .number(1))
+            #expect(try await device.searchTotal("emu") == .number(0))
+            #expect(try await device.searchTotal("cassowary") == .number(1))
 
             _ = try await device.push([.createBookmark("4", id: "dingo", title: "Dingo", url: "https://d.example")])
             try await components.engine.deleteProfile(profileId: profile, clientId: nil)
@@ -622,7 +610,7 @@ struct TombstonePurgeTests {
             let body: [String: JSONValue] = ["operations": .array([late.jsonValue]), "cursor": .integer(base)]
             let refused = try await client.post("/api/sync/push", try jsonBody(body), token: device.token)
             #expect(refused.status == .gone)
-            let profile = try decode(MeResponse.self, try await client.get("/api/me", token: device.token)).profiles[0].id
+            let profile = try await device.profileId()
             let sequence = try await components.engine.sequence(profileId: profile)
             var push = PushRequest(profileId: profile, operations: [late])
             push.cursor = base

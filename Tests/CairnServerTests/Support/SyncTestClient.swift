@@ -40,6 +40,16 @@ struct Device: Sendable {
 
     func named(_ name: String) -> Device { Device(client: self.client, token: self.token, name: name) }
 
+    /// The id of the account's first profile (`default`).
+    func profileId() async throws -> String {
+        try decode(MeResponse.self, try await self.client.get("/api/me", token: self.token)).profiles[0].id
+    }
+
+    /// The `total` of a bookmark search for `query` (sent as given).
+    func searchTotal(_ query: String) async throws -> JSONValue? {
+        try decode(JSONValue.self, try await self.client.get("/api/bookmarks/search?q=\(query)", token: self.token))["total"]
+    }
+
     func push(_ operations: [SyncOperation], atomic: Bool = false, strategy: ConflictStrategy? = nil, cursor: Int64? = nil) async throws -> PushAnswer {
         var body: [String: JSONValue] = [
             "clientId": .string(self.name),
