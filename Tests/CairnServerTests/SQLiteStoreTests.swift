@@ -2,6 +2,7 @@ import CSQLiteTuning
 import CairnCore
 import Foundation
 import GRDB
+import Logging
 import Testing
 
 @testable import CairnServer
@@ -228,6 +229,42 @@ struct SQLiteStoreTests {
         }
         #expect(results.filter { $0 == .rotated }.count == 1)
         #expect(results.filter { if case .alreadyRotated = $0 { true } else { false } }.count == 9)
+    }
+
+    /// A lone write runs on its caller's thread; writes that find another under way wait for the
+    /// writer without holding theirs. Mixed, none is lost, none waits forever, each gets its own
+    /// sequence.
+    @Test func writesOnTheCallerThreadAndQueuedWritesAllCommit() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try await Self.storeWithOneUser(in: directory)
+        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
+        func create(_ id: String) async throws -> OperationResult {
+            try await engine.pushOne(SyncOperation(opId: "op-\(id)", type: .create, collection: "notes", id: id, data: ["text": .string(id)]), profileId: "p", clientId: nil).0
+        }
+
+        // Given nothing else writing, each write runs on its caller's thread
+        let before = store.writesOnCallerThread.load(ordering: .relaxed)
+        for index in 0..<5 { #expect(try await create("lone-\(index)").status == .applied) }
+        #expect(store.writesOnCallerThread.load(ordering: .relaxed) - before == 5)
+
+        // When one write holds the writer for a while and 40 more arrive meanwhile
+        let holding = Task { try await store.write(profileId: "p") { _ in usleep(300_000) } }
+        try await Task.sleep(for: .milliseconds(50))
+        let queuedBefore = store.writesOnCallerThread.load(ordering: .relaxed)
+        let results = try await withThrowingTaskGroup(of: OperationResult.self) { group in
+            for index in 0..<40 { group.addTask { try await create("busy-\(index)") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        try await holding.value
+
+        // Then they all went through the writer queue, and every write committed once, in order
+        #expect(store.writesOnCallerThread.load(ordering: .relaxed) == queuedBefore)
+        #expect(results.allSatisfy { $0.status == .applied })
+        #expect(Set(results.compactMap(\.version)).count == 40)
+        #expect(try await engine.sequence(profileId: "p") == 45)
+        #expect(try await create("after").status == .applied)
+        #expect(store.writesOnCallerThread.load(ordering: .relaxed) == queuedBefore + 1)
     }
 
     /// A prepared store in `directory` holding user `u` with its default profile `p`.
