@@ -53,6 +53,46 @@ struct RecordsAndProfilesTests {
         }
     }
 
+    /// A REST write that sends an `opId` is kept under it, so resending it replays; one that sends
+    /// none gets an id no client knows, so nothing is kept for it (the table would only grow).
+    @Test func onlyWritesThatSentAnOpIdKeepTheirResult() async throws {
+        try await withTestServer { client, components in
+            let device = try await Device.register(client, "opids@example.com")
+            let profileId = try await device.profileId()
+            func keptResults() async throws -> Int {
+                try await (components.store as! SQLiteSyncStore).pool.read { db in
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM applied_ops WHERE profile_id = ?", arguments: [profileId]) ?? -1
+                }
+            }
+            // Without opIds: a record's create, PATCH, PUT and DELETE, a bookmark's create,
+            // update, move and delete keep nothing
+            #expect(try await client.post("/api/records/notes", jsonBody(#"{"id":"n1","data":{"text":"a"}}"#), token: device.token).status == .created)
+            for (method, body) in [(HTTPRequest.Method.patch, #"{"data":{"text":"b"}}"#), (.put, #"{"data":{"text":"c"}}"#)] {
+                #expect(try await client.execute(uri: "/api/records/notes/n1", method: method, headers: bearer(device.token), body: jsonBody(body)).status == .ok)
+            }
+            #expect(try await client.execute(uri: "/api/records/notes/n1", method: .delete, headers: bearer(device.token)).status == .ok)
+            let folder = try decode(JSONValue.self, try await client.post("/api/bookmarks", jsonBody(#"{"title":"F","isFolder":true}"#), token: device.token))
+            let folderId = try #require(folder["id"]?.stringValue)
+            #expect(try await client.post("/api/bookmarks", jsonBody(#"{"id":"b1","title":"B","url":"https://b.example"}"#), token: device.token).status == .created)
+            #expect(try await client.execute(uri: "/api/bookmarks/b1", method: .patch, headers: bearer(device.token), body: jsonBody(#"{"title":"B2"}"#)).status == .ok)
+            #expect(
+                try await client.execute(uri: "/api/bookmarks/b1/move", method: .post, headers: bearer(device.token), body: jsonBody(#"{"parentId":"\#(folderId)"}"#))
+                    .status == .ok)
+            #expect(try await client.execute(uri: "/api/bookmarks/b1", method: .delete, headers: bearer(device.token)).status == .ok)
+            #expect(try await keptResults() == 0)
+
+            // With an opId: kept, and the resend is a replay that writes nothing more
+            let body = jsonBody(#"{"opId":"laptop-1","data":{"text":"d"}}"#)
+            let first = try await client.execute(uri: "/api/records/notes/n2", method: .put, headers: bearer(device.token), body: body)
+            #expect(first.status == .created)
+            let sequence = try await device.pull(since: 0).cursor
+            let again = try await client.execute(uri: "/api/records/notes/n2", method: .put, headers: bearer(device.token), body: jsonBody(#"{"opId":"laptop-1","data":{"text":"d"}}"#))
+            #expect(again.status == .created)
+            #expect(try await device.pull(since: 0).cursor == sequence)
+            #expect(try await keptResults() == 1)
+        }
+    }
+
     @Test func checkpointsKeepOneCursorPerCollection() async throws {
         try await withTestServer { client, _ in
             let device = try await Device.register(client, "checkpoint@example.com")

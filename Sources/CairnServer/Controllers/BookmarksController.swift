@@ -109,7 +109,8 @@ struct BookmarksController {
         let op = body.operation(.create, id: body.id, expectedVersion: body.expectedVersion)
         // A create naming a live bookmark's id updates it (the sync path matches by id): 200, not 201.
         let existed = body.id == nil ? false : ((try? await self.engine.bookmark(profileId: profile.id, id: body.id ?? "")) != nil)
-        let (result, _) = try await self.engine.pushOne(op, profileId: profile.id, clientId: request.headers[.clientID], deduplicate: body.id == nil)
+        let (result, _) = try await self.engine.pushOne(
+            op, profileId: profile.id, clientId: request.headers[.clientID], deduplicate: body.id == nil, mintedOpId: body.opId == nil)
         try result.throwIfRefused()
         guard let id = result.id else { throw CairnError(.internalError, "No id") }
         var bookmark = try await self.engine.bookmark(profileId: profile.id, id: id)
@@ -126,7 +127,8 @@ struct BookmarksController {
         let ifMatch = try request.ifMatchVersion()
         let body = try await request.decodeJSON(as: WriteBody.self, context: context, maxDepth: self.limits.maxJSONDepth)
         let op = body.operation(.update, id: id, expectedVersion: ifMatch ?? body.expectedVersion)
-        let (result, _) = try await self.engine.pushOne(op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: ifMatch != nil)
+        let (result, _) = try await self.engine.pushOne(
+            op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: ifMatch != nil, mintedOpId: body.opId == nil)
         try result.throwIfRefused()
         return try Self.respond(try await self.engine.bookmark(profileId: profile.id, id: id))
     }
@@ -142,7 +144,8 @@ struct BookmarksController {
             throw CairnError(.validation, "A move needs parentId and/or index, afterId, beforeId or position", field: "parentId")
         }
         let op = body.operation(.move, id: id, expectedVersion: ifMatch ?? body.expectedVersion)
-        let (result, _) = try await self.engine.pushOne(op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: ifMatch != nil)
+        let (result, _) = try await self.engine.pushOne(
+            op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: ifMatch != nil, mintedOpId: body.opId == nil)
         try result.throwIfRefused()
         return try Self.respond(try await self.engine.bookmark(profileId: profile.id, id: id))
     }
@@ -162,7 +165,8 @@ struct BookmarksController {
         let op = SyncOperation(
             opId: "rest-\(Identifiers.uuid())", type: .delete, collection: BookmarkRules.collection, id: id, expectedVersion: ifMatch
         )
-        let (result, _) = try await self.engine.pushOne(op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: ifMatch != nil)
+        let (result, _) = try await self.engine.pushOne(
+            op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: ifMatch != nil, mintedOpId: true)
         try result.throwIfRefused()
         return try JSONResponse.make(DeleteResponse(id: id, isDeleted: true, syncVersion: result.version ?? 0, deletedDescendants: result.affected ?? []))
     }

@@ -69,15 +69,15 @@ struct RecordsController {
         var hlc: HLC?
     }
 
-    func write(_ op: SyncOperation, profile: ProfileRef, request: Request, strict: Bool) async throws -> StoredRecord {
-        try await self.writeWithResult(op, profile: profile, request: request, strict: strict).0
+    func write(_ op: SyncOperation, profile: ProfileRef, request: Request, strict: Bool, mintedOpId: Bool) async throws -> StoredRecord {
+        try await self.writeWithResult(op, profile: profile, request: request, strict: strict, mintedOpId: mintedOpId).0
     }
 
-    /// ``write(_:profile:request:strict:)`` with the op's result.
-    func writeWithResult(_ op: SyncOperation, profile: ProfileRef, request: Request, strict: Bool) async throws -> (StoredRecord, OperationResult) {
+    /// ``write(_:profile:request:strict:mintedOpId:)`` with the op's result.
+    func writeWithResult(_ op: SyncOperation, profile: ProfileRef, request: Request, strict: Bool, mintedOpId: Bool) async throws -> (StoredRecord, OperationResult) {
         // With If-Match the record must exist and be live: checked in the push's transaction.
         let (result, _, current) = try await self.engine.pushOneReturningRecord(
-            op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: strict, requireLive: strict)
+            op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: strict, requireLive: strict, mintedOpId: mintedOpId)
         if result.status == .conflict || (result.status == .duplicate && result.originalStatus == .conflict),
             result.record?["deleted"] == .bool(true)
         {
@@ -94,7 +94,7 @@ struct RecordsController {
         let body = try await request.decodeJSON(as: WriteBody.self, context: context, maxDepth: self.limits.maxJSONDepth)
         guard body.data?.objectValue != nil else { throw CairnError(.validation, "data must be a JSON object", field: "data") }
         let op = SyncOperation(opId: body.opId ?? "rest-\(Identifiers.uuid())", type: .create, collection: collection, id: body.id, data: body.data, hlc: body.hlc)
-        let record = try await self.write(op, profile: profile, request: request, strict: false)
+        let record = try await self.write(op, profile: profile, request: request, strict: false, mintedOpId: body.opId == nil)
         return try Self.respond(record, status: record.createdSeq == record.version ? .created : .ok)
     }
 
@@ -128,7 +128,7 @@ struct RecordsController {
         // 201 only when this PUT created the record, and again when the same PUT (same opId) is
         // replayed; a PUT that changes nothing takes no version and answers 200.
         let before = type == .upsert ? try await self.engine.record(profileId: profile.id, collection: collection, id: id) : nil
-        let (record, result) = try await self.writeWithResult(op, profile: profile, request: request, strict: ifMatch != nil)
+        let (record, result) = try await self.writeWithResult(op, profile: profile, request: request, strict: ifMatch != nil, mintedOpId: body.opId == nil)
         let created = type == .upsert && record.createdSeq == result.version && (before == nil || result.status == .duplicate)
         return try Self.respond(record, status: created ? .created : .ok)
     }
@@ -139,7 +139,7 @@ struct RecordsController {
         let id = try self.id(context)
         let ifMatch = try request.ifMatchVersion()
         let op = SyncOperation(opId: "rest-\(Identifiers.uuid())", type: .delete, collection: collection, id: id, expectedVersion: ifMatch)
-        let record = try await self.write(op, profile: profile, request: request, strict: ifMatch != nil)
+        let record = try await self.write(op, profile: profile, request: request, strict: ifMatch != nil, mintedOpId: true)
         return try Self.respond(record)
     }
 }

@@ -15,6 +15,9 @@ final class BatchApplier {
     let requestStrategy: ConflictStrategy?
     let strictVersion: Bool
     let deduplicateCreates: Bool
+    /// Whether each op's result is looked up before and stored after (not for op ids the server
+    /// made up: see ``PushRequest/mintedOpIds``).
+    let keepsResults: Bool
     /// The profile sequence; each change takes the next value.
     var seq: Int64
     /// Whether the bookmark roots were checked in this batch.
@@ -54,6 +57,7 @@ final class BatchApplier {
         self.requestStrategy = request.strategy
         self.strictVersion = request.strictVersion
         self.deduplicateCreates = request.deduplicateCreates
+        self.keepsResults = !request.mintedOpIds
         self.seq = profile.seq
     }
 
@@ -90,8 +94,8 @@ final class BatchApplier {
 
     /// Applies one op (or replays its stored result) and stores its result under its op id.
     func apply(_ op: SyncOperation) throws -> OperationResult {
-        let hash = Self.payloadHash(op)
-        let mayBeStored = self.storedOpIds?.contains(op.opId) ?? true
+        let hash = self.keepsResults ? Self.payloadHash(op) : Data()
+        let mayBeStored = self.keepsResults && (self.storedOpIds?.contains(op.opId) ?? true)
         if mayBeStored, let stored = try self.tx.opResult(self.profileId, op.opId) {
             // Ops stored before the direct writer carry the JSONEncoder hash.
             guard stored.payloadHash == hash || stored.payloadHash == (try? Self.legacyPayloadHash(op)) else {
@@ -136,9 +140,11 @@ final class BatchApplier {
             result = OperationResult(opId: op.opId, status: .rejected, collection: op.collection, id: op.id, error: OperationError(error))
         }
         self.appendedLast = result.status == .applied ? self.appendedByOp : nil
-        try self.tx.saveOpResult(StoredOpResult(profileId: self.profileId, opId: op.opId, payloadHash: hash, result: result, createdAt: self.now))
-        // A second op of this batch with the same id is then a replay of this one.
-        self.storedOpIds?.insert(op.opId)
+        if self.keepsResults {
+            try self.tx.saveOpResult(StoredOpResult(profileId: self.profileId, opId: op.opId, payloadHash: hash, result: result, createdAt: self.now))
+            // A second op of this batch with the same id is then a replay of this one.
+            self.storedOpIds?.insert(op.opId)
+        }
         return result
     }
 

@@ -26,10 +26,15 @@ public struct PushRequest: Sendable {
     /// transaction starts, else `409 CONFLICT_DETECTED` with `current: null` and nothing applied
     /// (RFC 9110: no current representation means the precondition fails).
     public var requireLiveRecords = false
+    /// The server made up every op id of this push, for a write that sent none (a REST or
+    /// WebSocket write without `opId`, a seed surface's write). No client knows such an id, so
+    /// none can resend it: there is no earlier result to look up, and none is kept (an
+    /// `applied_ops` row per such write would only grow the database).
+    public var mintedOpIds = false
 
     public init(
         profileId: String, clientId: String? = nil, operations: [SyncOperation], atomic: Bool = false, strategy: ConflictStrategy? = nil,
-        strictVersion: Bool = false, deduplicateCreates: Bool = false
+        strictVersion: Bool = false, deduplicateCreates: Bool = false, mintedOpIds: Bool = false
     ) {
         self.profileId = profileId
         self.clientId = clientId
@@ -38,6 +43,7 @@ public struct PushRequest: Sendable {
         self.strategy = strategy
         self.strictVersion = strictVersion
         self.deduplicateCreates = deduplicateCreates
+        self.mintedOpIds = mintedOpIds
     }
 }
 

@@ -122,18 +122,23 @@ public struct SyncEngine: Sendable {
     }
 
     /// Pushes one op and returns its result (REST routes).
-    public func pushOne(_ op: SyncOperation, profileId: String, clientId: String?, strictVersion: Bool = false, deduplicate: Bool = false) async throws -> (OperationResult, Int64) {
-        let (result, sequence, _) = try await self.pushOneReturningRecord(op, profileId: profileId, clientId: clientId, strictVersion: strictVersion, deduplicate: deduplicate)
+    public func pushOne(
+        _ op: SyncOperation, profileId: String, clientId: String?, strictVersion: Bool = false, deduplicate: Bool = false, mintedOpId: Bool = false
+    ) async throws -> (OperationResult, Int64) {
+        let (result, sequence, _) = try await self.pushOneReturningRecord(
+            op, profileId: profileId, clientId: clientId, strictVersion: strictVersion, deduplicate: deduplicate, mintedOpId: mintedOpId)
         return (result, sequence)
     }
 
     /// `pushOne`, also returning the op's record as it stands after the push (`nil` when there is none).
     public func pushOneReturningRecord(
-        _ op: SyncOperation, profileId: String, clientId: String?, strictVersion: Bool = false, deduplicate: Bool = false, requireLive: Bool = false
+        _ op: SyncOperation, profileId: String, clientId: String?, strictVersion: Bool = false, deduplicate: Bool = false, requireLive: Bool = false,
+        mintedOpId: Bool = false
     ) async throws -> (OperationResult, Int64, StoredRecord?) {
         var request = PushRequest(profileId: profileId, clientId: clientId, operations: [op], strictVersion: strictVersion, deduplicateCreates: deduplicate)
         request.returnRecords = true
         request.requireLiveRecords = requireLive
+        request.mintedOpIds = mintedOpId
         let outcome = try await self.push(request)
         guard let result = outcome.results.first else { throw CairnError(.internalError, "No result") }
         let record = result.id.flatMap { outcome.records[RecordKey(collection: result.collection, id: $0)] }

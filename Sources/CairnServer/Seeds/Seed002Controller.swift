@@ -78,9 +78,10 @@ struct Seed002Controller {
         try JSONResponse.make(JSONValue.object([key: value]), status: status)
     }
 
-    /// Pushes one op and returns the record after it (404 for a missing or another user's id).
+    /// Pushes one op, whose id was made up here, and returns the record after it (404 for a
+    /// missing or another user's id).
     func write(_ op: SyncOperation, workspace: ProfileRef, request: Request) async throws -> StoredRecord {
-        let (result, _) = try await self.engine.pushOne(op, profileId: workspace.id, clientId: request.headers[.clientID])
+        let (result, _) = try await self.engine.pushOne(op, profileId: workspace.id, clientId: request.headers[.clientID], mintedOpId: true)
         try result.throwIfRefused()
         guard let id = result.id, let record = try await self.engine.record(profileId: workspace.id, collection: op.collection, id: id) else {
             throw CairnError.notFound("Entity")

@@ -154,7 +154,7 @@ struct Seed004Controller {
             operations.append(SyncOperation(opId: "peek-\(Identifiers.uuid())", type: .delete, collection: Self.collection, id: id, hlc: stamp))
         }
         let outcome = try await self.engine.push(
-            PushRequest(profileId: profile.id, clientId: clientId, operations: operations, atomic: true, strategy: created ? .clientWins : .lww)
+            PushRequest(profileId: profile.id, clientId: clientId, operations: operations, atomic: true, strategy: created ? .clientWins : .lww, mintedOpIds: true)
         )
         if !outcome.committed, let failure = outcome.results.first(where: { $0.status == .rejected && $0.error?.code != CairnError.Code.syncFailed.rawValue }) {
             try failure.throwIfRefused()
@@ -190,7 +190,7 @@ struct Seed004Controller {
         let tags = try Self.tags(body.tags)
         let (result, _) = try await self.engine.pushOne(
             SyncOperation(opId: "peek-\(Identifiers.uuid())", type: .update, collection: Self.collection, id: id, patch: ["tags": .array(tags.map { .string($0) })]),
-            profileId: profile.id, clientId: request.headers[.clientID]
+            profileId: profile.id, clientId: request.headers[.clientID], mintedOpId: true
         )
         try result.throwIfRefused()
         guard let record = try await self.engine.record(profileId: profile.id, collection: Self.collection, id: id) else { throw CairnError.notFound("Item") }
@@ -212,7 +212,7 @@ struct Seed004Controller {
                         SyncOperation(opId: "peek-\(Identifiers.uuid())", type: .update, collection: Self.collection, id: id, patch: ["content": .null, "metadata": .null]),
                         SyncOperation(opId: "peek-\(Identifiers.uuid())", type: .delete, collection: Self.collection, id: id),
                     ],
-                    atomic: true, strategy: .clientWins
+                    atomic: true, strategy: .clientWins, mintedOpIds: true
                 )
             )
             guard outcome.committed else { throw CairnError(.syncFailed, "The item could not be deleted") }
