@@ -3,6 +3,7 @@ import CairnCore
 import Foundation
 import GRDB
 import Logging
+import Synchronization
 import Testing
 
 @testable import CairnServer
@@ -231,10 +232,10 @@ struct SQLiteStoreTests {
         #expect(results.filter { if case .alreadyRotated = $0 { true } else { false } }.count == 9)
     }
 
-    /// A lone write runs on its caller's thread; writes that find another under way wait for the
-    /// writer without holding theirs. Mixed, none is lost, none waits forever, each gets its own
-    /// sequence.
-    @Test func writesOnTheCallerThreadAndQueuedWritesAllCommit() async throws {
+    /// A short write (one op) that finds no other write under way runs on its caller's thread;
+    /// a long one, or one that finds another under way, waits for the writer without holding its
+    /// thread. Mixed, none is lost, none waits forever, each gets its own sequence.
+    @Test func shortLoneWritesRunOnTheCallerThreadAndQueuedWritesAllCommit() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let store = try await Self.storeWithOneUser(in: directory)
@@ -242,29 +243,50 @@ struct SQLiteStoreTests {
         func create(_ id: String) async throws -> OperationResult {
             try await engine.pushOne(SyncOperation(opId: "op-\(id)", type: .create, collection: "notes", id: id, data: ["text": .string(id)]), profileId: "p", clientId: nil).0
         }
-
-        // Given nothing else writing, each write runs on its caller's thread
-        let before = store.writesOnCallerThread.load(ordering: .relaxed)
-        for index in 0..<5 { #expect(try await create("lone-\(index)").status == .applied) }
-        #expect(store.writesOnCallerThread.load(ordering: .relaxed) - before == 5)
-
-        // When one write holds the writer for a while and 40 more arrive meanwhile
-        let holding = Task { try await store.write(profileId: "p") { _ in usleep(300_000) } }
-        try await Task.sleep(for: .milliseconds(50))
-        let queuedBefore = store.writesOnCallerThread.load(ordering: .relaxed)
-        let results = try await withThrowingTaskGroup(of: OperationResult.self) { group in
-            for index in 0..<40 { group.addTask { try await create("busy-\(index)") } }
-            return try await group.reduce(into: []) { $0.append($1) }
+        func onCallerThread() -> Int { store.writesOnCallerThread.load(ordering: .relaxed) }
+        func waitUntil(_ condition: () -> Bool) async throws {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !condition() {
+                guard ContinuousClock.now < deadline else { throw CancellationError() }
+                try await Task.sleep(for: .milliseconds(2))
+            }
         }
-        try await holding.value
 
-        // Then they all went through the writer queue, and every write committed once, in order
-        #expect(store.writesOnCallerThread.load(ordering: .relaxed) == queuedBefore)
+        // Given nothing else writing, each one-op push runs on its caller's thread
+        let before = onCallerThread()
+        for index in 0..<5 { #expect(try await create("lone-\(index)").status == .applied) }
+        #expect(onCallerThread() - before == 5)
+
+        // When a long write holds the writer until released, and 40 one-op pushes arrive meanwhile
+        let held = onCallerThread()
+        let started = Flag()
+        let released = Flag()
+        let holding = Task {
+            try await store.write(profileId: "p") { _ in
+                started.raise()
+                while !released.isRaised { usleep(1_000) }
+            }
+        }
+        try await waitUntil { started.isRaised }
+        let creates = Task {
+            try await withThrowingTaskGroup(of: OperationResult.self) { group in
+                for index in 0..<40 { group.addTask { try await create("busy-\(index)") } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+        try await waitUntil { store.writesInFlight.load(ordering: .relaxed) == 41 }
+        released.raise()
+        try await holding.value
+        let results = try await creates.value
+
+        // Then the long write and the 40 all went through the writer queue, and every write
+        // committed once, each with its own version
+        #expect(onCallerThread() == held)
         #expect(results.allSatisfy { $0.status == .applied })
         #expect(Set(results.compactMap(\.version)).count == 40)
         #expect(try await engine.sequence(profileId: "p") == 45)
         #expect(try await create("after").status == .applied)
-        #expect(store.writesOnCallerThread.load(ordering: .relaxed) == queuedBefore + 1)
+        #expect(onCallerThread() == held + 1)
     }
 
     /// A prepared store in `directory` holding user `u` with its default profile `p`.
@@ -277,4 +299,11 @@ struct SQLiteStoreTests {
         )
         return store
     }
+}
+
+/// A flag one thread raises and another watches.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func raise() { self.value.store(true, ordering: .releasing) }
+    var isRaised: Bool { self.value.load(ordering: .acquiring) }
 }

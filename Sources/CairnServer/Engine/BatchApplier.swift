@@ -81,7 +81,7 @@ final class BatchApplier {
     /// their op ids were already applied, and the records they name (the ones that do not exist
     /// are remembered as absent).
     func prefetch(_ ops: [SyncOperation]) throws {
-        self.storedOpIds = try self.tx.storedOpIds(self.profileId, among: Array(Set(ops.map(\.opId))))
+        if self.keepsResults { self.storedOpIds = try self.tx.storedOpIds(self.profileId, among: Array(Set(ops.map(\.opId)))) }
         var named: [String: Set<String>] = [:]
         for op in ops where RecordRules.isValidCollection(op.collection) {
             if let id = op.id, RecordRules.isValidId(id) { named[op.collection, default: []].insert(id) }

@@ -26,10 +26,11 @@ public struct PushRequest: Sendable {
     /// transaction starts, else `409 CONFLICT_DETECTED` with `current: null` and nothing applied
     /// (RFC 9110: no current representation means the precondition fails).
     public var requireLiveRecords = false
-    /// The server made up every op id of this push, for a write that sent none (a REST or
-    /// WebSocket write without `opId`, a seed surface's write). No client knows such an id, so
-    /// none can resend it: there is no earlier result to look up, and none is kept (an
-    /// `applied_ops` row per such write would only grow the database).
+    /// The server made up every op id of this push, each a fresh one, for a write that sent none
+    /// (a REST write without `opId`, a seed surface's write, a full replace). Its answer does not
+    /// name the id, so no client resends it: there is no earlier result to look up, and none is
+    /// kept (an `applied_ops` row per such write would only grow the database). Not for ids a
+    /// client is told (a WebSocket write's `bookmark_ack` names its op id).
     public var mintedOpIds = false
 
     public init(

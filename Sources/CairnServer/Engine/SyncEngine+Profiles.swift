@@ -67,7 +67,7 @@ extension SyncEngine {
             }
         }
         let outcome = try await self.pushUnbounded(
-            PushRequest(profileId: profileId, clientId: clientId, operations: operations, atomic: true, strategy: .clientWins)
+            PushRequest(profileId: profileId, clientId: clientId, operations: operations, atomic: true, strategy: .clientWins, mintedOpIds: true)
         )
         guard outcome.committed else {
             let failure = outcome.results.first { $0.error?.code != CairnError.Code.syncFailed.rawValue && $0.status == .rejected }

@@ -122,8 +122,9 @@ public protocol SyncStore: Sendable {
 
     /// Runs `body` in one write transaction holding `profileId`'s write lock; commits when it
     /// returns (durably: nothing is acknowledged before the commit is on disk) and rolls back
-    /// when it throws.
-    func write<T: Sendable>(profileId: String, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T
+    /// when it throws. `short`: the caller expects a transaction of a few statements (one op),
+    /// which the store may run on the calling thread when nothing else is writing.
+    func write<T: Sendable>(profileId: String, short: Bool, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T
 
     /// Ids of every live profile (for maintenance such as tombstone purging).
     func profileIds() async throws -> [String]
@@ -138,4 +139,11 @@ public protocol SyncStore: Sendable {
 
     /// The newest audit events of a user (newest first).
     func auditEvents(userId: String, limit: Int) async throws -> [AuditEvent]
+}
+
+extension SyncStore {
+    /// ``write(profileId:short:_:)`` of a transaction that may be long (an import, a purge, a batch).
+    public func write<T: Sendable>(profileId: String, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T {
+        try await self.write(profileId: profileId, short: false, body)
+    }
 }

@@ -24,9 +24,9 @@ public final class SQLiteSyncStore: SyncStore {
     /// Profile ids and names by (user, id or name): every request resolves its profile.
     /// Emptied whenever a profile is created, renamed or deleted.
     let profileRefs = LookupCache<ProfileRef>()
-    /// Transactions of ``write(profileId:_:)`` begun and not yet ended.
-    private let writesInFlight = Atomic<Int>(0)
-    /// How many of them ran on their caller's thread (for tests).
+    /// Transactions of ``write(profileId:short:_:)`` begun and not yet ended.
+    let writesInFlight = Atomic<Int>(0)
+    /// How many short ones ran on their caller's thread (for tests).
     let writesOnCallerThread = Atomic<Int>(0)
 
     /// Opens (creating if needed) the database at `path`.
@@ -451,22 +451,23 @@ public final class SQLiteSyncStore: SyncStore {
 
     // MARK: Sync data
 
-    public func write<T: Sendable>(profileId: String, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T {
+    public func write<T: Sendable>(profileId: String, short: Bool, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T {
         // SQLite has one writer: the transaction itself is the profile's write lock.
         let transaction = { @Sendable (db: Database) throws -> (T, Bool) in
             let transaction = SQLiteSyncTransaction(db)
             return (try body(transaction), transaction.deletedProfile)
         }
-        // With no other sync write under way, the writer is almost always free: run on this
-        // thread (GRDB's writer queue runs a synchronous call on its caller), which saves the
-        // two thread switches of the hop to the writer queue and back, most of a lone write's
-        // cost above its fsync. Otherwise wait for the writer without holding this thread. A
-        // write from elsewhere in the store (an account change) can still hold the writer for
-        // the length of one short transaction.
+        // A short write that finds no other write of this method under way runs on this thread
+        // (GRDB's writer queue runs a synchronous call on its caller): that saves the two thread
+        // switches of the hop to the writer queue and back, most of a lone write's cost above
+        // its fsync. Long writes (imports, purges, batches), and any write that finds another
+        // under way, wait for the writer without holding a cooperative thread. A short write can
+        // still wait on this thread for the length of a store write outside this method (an
+        // account change, an audit row), which are all single statements.
         let alone = self.writesInFlight.add(1, ordering: .acquiringAndReleasing).newValue == 1
         defer { self.writesInFlight.subtract(1, ordering: .acquiringAndReleasing) }
         let (value, deletedProfile): (T, Bool)
-        if alone {
+        if short && alone {
             self.writesOnCallerThread.add(1, ordering: .relaxed)
             (value, deletedProfile) = try self.writeOnThisThread(transaction)
         } else {
