@@ -15,3 +15,35 @@ int cairn_sqlite_disable_memstatus(void) {
     pthread_once(&once, configure);
     return result;
 }
+
+void cairn_stmt_reset(sqlite3_stmt *statement) {
+    sqlite3_reset(statement);
+}
+
+int cairn_bind_int64(sqlite3_stmt *statement, int index, long long value) {
+    return sqlite3_bind_int64(statement, index, value);
+}
+
+int cairn_bind_null(sqlite3_stmt *statement, int index) {
+    return sqlite3_bind_null(statement, index);
+}
+
+int cairn_bind_text(sqlite3_stmt *statement, int index, const unsigned char *text, int length) {
+    // Swift may hand an empty string over as a null pointer, which sqlite3_bind_text takes for NULL.
+    return sqlite3_bind_text(statement, index, text ? (const char *)text : "", length, SQLITE_TRANSIENT);
+}
+
+int cairn_bind_blob(sqlite3_stmt *statement, int index, const void *bytes, int length) {
+    if (!bytes || length == 0) return sqlite3_bind_zeroblob(statement, index, 0);
+    return sqlite3_bind_blob(statement, index, bytes, length, SQLITE_TRANSIENT);
+}
+
+int cairn_bind_parameter_count(sqlite3_stmt *statement) {
+    return sqlite3_bind_parameter_count(statement);
+}
+
+int cairn_stmt_run(sqlite3_stmt *statement) {
+    int code;
+    while ((code = sqlite3_step(statement)) == SQLITE_ROW) {}
+    return code;
+}

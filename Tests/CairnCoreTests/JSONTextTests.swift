@@ -46,6 +46,32 @@ struct JSONTextTests {
         }
     }
 
+    /// An op result written directly is byte for byte its `jsonValue` with sorted keys, with
+    /// every optional member absent, present, or holding text that needs escaping.
+    @Test func operationResultWritesItsSortedJSONValue() throws {
+        var bare = OperationResult(opId: "op-1", status: .applied, collection: "bookmarks", id: nil)
+        var full = OperationResult(
+            opId: "op \"2\"/\n\u{1F600}", status: .duplicate, collection: "notes", id: "n-1", version: 9_007_199_254_740_993,
+            record: ["z": 1, "a": ["y": .null, "b": [true, "x"]], "é": "\u{1}"],
+            error: OperationError(code: "CONFLICT_DETECTED", message: "Version 3 is stale", field: "data")
+        )
+        full.originalStatus = .conflict
+        full.clockClamped = false
+        full.affected = ["a", "b\\c"]
+        full.deduplicated = true
+        var noField = OperationResult(opId: "o", status: .rejected, collection: "c", id: "i", version: 0, error: OperationError(code: "X", message: "m"))
+        noField.affected = []
+        bare.clockClamped = true
+        for result in [bare, full, noField] {
+            var direct: [UInt8] = []
+            result.writeJSON(to: &direct)
+            var sorted: [UInt8] = []
+            result.jsonValue.writeJSON(to: &sorted, sortedKeys: true)
+            #expect(String(decoding: direct, as: UTF8.self) == String(decoding: sorted, as: UTF8.self))
+            #expect(try JSONValue.parse(result.jsonText) == result.jsonValue)
+        }
+    }
+
     @Test func refusesInvalidJSON() {
         let invalid = [
             "", "{", "[1,]", "{\"a\":}", "{\"a\" 1}", "01", "1.", "-", "tru", "nul", "\"abc", "\"\\x\"", "\"\\ud800\"", "\"\\udc00x\"",

@@ -154,13 +154,15 @@ struct SyncPrimitivesTests {
     }
 
     @Test func validatesSchemesAndHosts() {
-        for ok in ["https://a.example", "http://localhost:8080/x", "javascript:alert(1)", "place:sort=8", "about:blank", "file:///tmp/x", "chrome://settings", "moz-extension://abc/page.html", "data:text/html,hi"] {
+        for ok in ["https://a.example", "http://localhost:8080/x", "javascript:alert(1)", "place:sort=8", "about:blank", "file:///tmp/x", "chrome://settings", "moz-extension://abc/page.html", "data:text/html,hi", "HTTPS://A.example", "view-source:https://x.example", "https://bücher.example/ä"] {
             #expect(throws: Never.self) { try BookmarkURL.validate(ok, maxBytes: 16384) }
         }
-        for bad in ["", "notaurl", "gopher-evil://x", "https:", "http:///path", "https://a.example/\u{7}", "1http://x"] {
+        for bad in ["", "notaurl", "gopher-evil://x", "https:", "http:///path", "https://a.example/\u{7}", "1http://x", "https://?q", "https://#f", "http:/x.example", "ht tp://x", "https://a.example/\u{7F}", ":x", "-x:y", "é://x"] {
             #expect(throws: CairnError.self, "\(bad)") { try BookmarkURL.validate(bad, maxBytes: 16384) }
         }
         #expect(throws: CairnError.self) { try BookmarkURL.validate("https://a.example/" + String(repeating: "x", count: 100), maxBytes: 50) }
+        #expect(BookmarkURL.scheme(of: "View-Source:https://x") == "view-source")
+        #expect(BookmarkURL.scheme(of: "no scheme") == nil)
     }
 
     // MARK: JSON shape

@@ -80,6 +80,56 @@ struct SQLiteStoreTests {
         }
     }
 
+    /// The inserts every pushed op makes bind their values straight into SQLite: each type lands
+    /// as the STRICT column wants it, an empty text or blob stays empty (not NULL), a statement is
+    /// reused after a refusal, and SQLite's refusals come back as GRDB's errors with their codes.
+    @Test func directStatementsBindEveryTypeAndReportSQLiteErrors() throws {
+        let queue = try DatabaseQueue()
+        try queue.write { db in
+            try db.execute(sql: "CREATE TABLE t (k TEXT PRIMARY KEY NOT NULL, s TEXT, n INTEGER, b BLOB, f INTEGER NOT NULL) STRICT")
+            let sql = "INSERT INTO t (k, s, n, b, f) VALUES (?, ?, ?, ?, ?)"
+            func insert(_ key: String, _ text: String?, _ number: Int64?, _ blob: Data, _ flag: Bool) throws {
+                var statement = DirectStatement(try db.cachedStatement(sql: sql))
+                statement.bind(key)
+                statement.bind(text)
+                statement.bind(number)
+                statement.bind(blob)
+                statement.bind(flag)
+                try statement.run(db)
+            }
+            try insert("a", "häßlich \u{1F600}", Int64.min, Data([0, 1, 255]), true)
+            try insert("b", "", nil, Data(), false)
+            try insert("c", nil, 42, Data([7]), true)
+            // A taken primary key: SQLite's extended code, and nothing written.
+            #expect {
+                try insert("a", "again", 1, Data(), false)
+            } throws: { error in
+                (error as? DatabaseError)?.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
+            }
+            // The same cached statement works after the refusal.
+            try insert("d", "after", 1, Data(), false)
+            // A parameter left without a value is refused before SQLite runs anything.
+            #expect(throws: DatabaseError.self) {
+                var statement = DirectStatement(try db.cachedStatement(sql: sql))
+                statement.bind("e")
+                try statement.run(db)
+            }
+            let rows = try Row.fetchAll(db, sql: "SELECT k, s, typeof(s) AS ts, n, b, typeof(b) AS tb, f FROM t ORDER BY k")
+            #expect(rows.map { $0["k"] as String } == ["a", "b", "c", "d"])
+            #expect(rows[0]["s"] as String == "häßlich \u{1F600}")
+            #expect(rows[0]["n"] as Int64 == Int64.min)
+            #expect(rows[0]["b"] as Data == Data([0, 1, 255]))
+            #expect(rows[0]["f"] as Int64 == 1)
+            #expect(rows[1]["ts"] as String == "text")
+            #expect(rows[1]["s"] as String == "")
+            #expect(rows[1]["n"] as Int64? == nil)
+            #expect(rows[1]["tb"] as String == "blob")
+            #expect(rows[1]["f"] as Int64 == 0)
+            #expect(rows[2]["ts"] as String == "null")
+            #expect(rows[3]["s"] as String == "after")
+        }
+    }
+
     @Test func createsTheSyncEngineTables() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -10,4 +10,24 @@
 /// SQLite was already initialized (then nothing changes and nothing breaks).
 int cairn_sqlite_disable_memstatus(void);
 
+// Direct binding for the statements every pushed op runs (see `DirectStatement` in the server).
+// The statement is GRDB's prepared `sqlite3_stmt`, seen from Swift as an `OpaquePointer`; the
+// header names the struct only, so that it does not bring a second copy of sqlite3.h's API into
+// Swift beside GRDB's.
+struct sqlite3_stmt;
+
+/// Resets a statement (after its last run, finished or failed) so that it can be bound again.
+void cairn_stmt_reset(struct sqlite3_stmt *statement);
+/// The sqlite3_bind_* result code (0 = SQLITE_OK). Text and blobs are copied (SQLITE_TRANSIENT);
+/// a null pointer with length 0 binds an empty text or blob, never NULL.
+int cairn_bind_int64(struct sqlite3_stmt *statement, int index, long long value);
+int cairn_bind_null(struct sqlite3_stmt *statement, int index);
+int cairn_bind_text(struct sqlite3_stmt *statement, int index, const unsigned char *text, int length);
+int cairn_bind_blob(struct sqlite3_stmt *statement, int index, const void *bytes, int length);
+/// How many parameters the statement has.
+int cairn_bind_parameter_count(struct sqlite3_stmt *statement);
+/// Runs a statement that returns no rows: steps it to the end. Returns 101 (SQLITE_DONE), or the
+/// error code (the statement is then left for the caller to read the message and reset).
+int cairn_stmt_run(struct sqlite3_stmt *statement);
+
 #endif

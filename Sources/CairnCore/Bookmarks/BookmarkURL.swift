@@ -16,27 +16,52 @@ public enum BookmarkURL {
 
     /// The scheme of `url`, lower-cased, if it has a syntactically valid one.
     public static func scheme(of url: String) -> String? {
-        guard let colon = url.firstIndex(of: ":") else { return nil }
-        let scheme = url[..<colon]
-        guard let first = scheme.unicodeScalars.first, ("a"..."z").contains(first) || ("A"..."Z").contains(first),
-            scheme.unicodeScalars.allSatisfy({ isAlphanumeric($0) || $0 == "+" || $0 == "-" || $0 == "." })
-        else { return nil }
-        return scheme.lowercased()
+        self.scheme(ofUTF8: url.utf8)?.scheme
+    }
+
+    /// The scheme (lower-cased) and the byte offset of its colon. Read from the UTF-8 bytes: a
+    /// scheme is ASCII, and every pushed bookmark is validated, so no grapheme breaking.
+    static func scheme(ofUTF8 bytes: String.UTF8View) -> (scheme: String, colon: Int)? {
+        var scheme: [UInt8] = []
+        for byte in bytes {
+            if byte == UInt8(ascii: ":") {
+                guard !scheme.isEmpty else { return nil }
+                return (String(decoding: scheme, as: UTF8.self), scheme.count)
+            }
+            let lower = byte | 0x20
+            let isLetter = lower >= UInt8(ascii: "a") && lower <= UInt8(ascii: "z")
+            if scheme.isEmpty {
+                guard isLetter else { return nil }
+            } else {
+                let isDigit = byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
+                guard isLetter || isDigit || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") else {
+                    return nil
+                }
+            }
+            scheme.append(isLetter ? lower : byte)
+        }
+        return nil
     }
 
     /// Throws `VALIDATION_ERROR` (field `url`) unless `url` is within `maxBytes` and uses an allowed scheme.
     public static func validate(_ url: String, maxBytes: Int) throws(CairnError) {
-        guard !url.isEmpty else { throw CairnError(.validation, "url must not be empty", field: "url") }
-        guard url.utf8.count <= maxBytes else { throw CairnError(.validation, "url exceeds \(maxBytes) bytes", field: "url") }
-        guard !url.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+        let bytes = url.utf8
+        guard !bytes.isEmpty else { throw CairnError(.validation, "url must not be empty", field: "url") }
+        guard bytes.count <= maxBytes else { throw CairnError(.validation, "url exceeds \(maxBytes) bytes", field: "url") }
+        // U+0000–U+001F and U+007F are one byte each in UTF-8, and no other character's bytes
+        // fall in that range.
+        guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
             throw CairnError(.validation, "url contains control characters", field: "url")
         }
-        guard let scheme = scheme(of: url), allowedSchemes.contains(scheme) else {
+        guard let (scheme, colon) = scheme(ofUTF8: bytes), allowedSchemes.contains(scheme) else {
             throw CairnError(.validation, "url scheme is not allowed", field: "url")
         }
         if hierarchicalSchemes.contains(scheme) {
-            let rest = url.dropFirst(scheme.count + 1)
-            guard rest.hasPrefix("//"), !rest.dropFirst(2).prefix(while: { !"/?#".contains($0) }).isEmpty else {
+            // `//` and a host: at least one byte before the path, query or fragment.
+            var rest = bytes.dropFirst(colon + 1).makeIterator()
+            guard rest.next() == UInt8(ascii: "/"), rest.next() == UInt8(ascii: "/"), let first = rest.next(),
+                first != UInt8(ascii: "/"), first != UInt8(ascii: "?"), first != UInt8(ascii: "#")
+            else {
                 throw CairnError(.validation, "url has no host", field: "url")
             }
         }
@@ -64,8 +89,4 @@ public enum BookmarkURL {
         if path.count > 1, path.hasSuffix("/") { path.removeLast() }
         return "\(scheme)://\(authority)\(path)\(suffix)"
     }
-}
-
-func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
-    ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
 }

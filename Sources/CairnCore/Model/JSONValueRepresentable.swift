@@ -52,6 +52,75 @@ extension OperationResult: JSONValueRepresentable {
     }
 }
 
+extension OperationResult: JSONBytesWritable {
+    /// The text of `jsonValue` with its keys sorted (`writeJSON(to:sortedKeys: true)`), written
+    /// without building the object first: every pushed op stores its result and answers with it.
+    public func writeJSON(to bytes: inout [UInt8]) {
+        var first = true
+        func key(_ name: StaticString) {
+            bytes.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            first = false
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            bytes.append(contentsOf: #"":"#.utf8)
+        }
+        func bool(_ value: Bool) { bytes.append(contentsOf: value ? JSONWriter.true : JSONWriter.false) }
+        // In the order of their UTF-8 bytes, as the sorted writer puts them.
+        if let affected = self.affected {
+            key("affected")
+            bytes.append(UInt8(ascii: "["))
+            for (index, id) in affected.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                JSONWriter.writeString(id, to: &bytes)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        }
+        if let clockClamped = self.clockClamped {
+            key("clockClamped")
+            bool(clockClamped)
+        }
+        key("collection")
+        JSONWriter.writeString(self.collection, to: &bytes)
+        if let deduplicated = self.deduplicated {
+            key("deduplicated")
+            bool(deduplicated)
+        }
+        if let error = self.error {
+            key("error")
+            error.jsonValue.writeJSON(to: &bytes, sortedKeys: true)
+        }
+        if let id = self.id {
+            key("id")
+            JSONWriter.writeString(id, to: &bytes)
+        }
+        key("opId")
+        JSONWriter.writeString(self.opId, to: &bytes)
+        if let originalStatus = self.originalStatus {
+            key("originalStatus")
+            JSONWriter.writeString(originalStatus.rawValue, to: &bytes)
+        }
+        if let record = self.record {
+            key("record")
+            record.writeJSON(to: &bytes, sortedKeys: true)
+        }
+        key("status")
+        JSONWriter.writeString(self.status.rawValue, to: &bytes)
+        if let version = self.version {
+            key("version")
+            JSONWriter.writeNumber(Double(version), to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    /// The same text as `jsonValue.jsonText` parses to (keys sorted).
+    public var jsonText: String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(128)
+        self.writeJSON(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
 extension RecordChange: JSONValueRepresentable {
     public var jsonValue: JSONValue {
         var object: [String: JSONValue] = [

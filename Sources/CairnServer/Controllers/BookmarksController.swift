@@ -93,24 +93,27 @@ struct BookmarksController {
             }
         }
 
-        func operation(_ type: SyncOperation.Kind, id: String?, expectedVersion: Int64?) -> SyncOperation {
-            SyncOperation(
-                opId: self.opId ?? "rest-\(Identifiers.uuid())", type: type, collection: BookmarkRules.collection, id: id,
+        /// The op, and whether its id was made up here (see `Identifiers.restOpId`).
+        func operation(_ type: SyncOperation.Kind, id: String?, expectedVersion: Int64?) -> (SyncOperation, mintedOpId: Bool) {
+            let opId = Identifiers.restOpId(self.opId)
+            let op = SyncOperation(
+                opId: opId.id, type: type, collection: BookmarkRules.collection, id: id,
                 data: type == .create ? .object(self.fields) : nil, patch: type == .update ? .object(self.fields) : nil,
                 expectedVersion: expectedVersion, parentId: self.parentId ?? self.newParentId, index: self.index ?? self.newIndex,
                 afterId: self.afterId, beforeId: self.beforeId, position: self.position, hlc: self.hlc
             )
+            return (op, opId.minted)
         }
     }
 
     @Sendable func create(_ request: Request, context: CairnRequestContext) async throws -> Response {
         let profile = try await self.profiles.resolve(request, context: context)
         let body = try await request.decodeJSON(as: WriteBody.self, context: context, maxDepth: self.limits.maxJSONDepth)
-        let op = body.operation(.create, id: body.id, expectedVersion: body.expectedVersion)
+        let (op, mintedOpId) = body.operation(.create, id: body.id, expectedVersion: body.expectedVersion)
         // A create naming a live bookmark's id updates it (the sync path matches by id): 200, not 201.
         let existed = body.id == nil ? false : ((try? await self.engine.bookmark(profileId: profile.id, id: body.id ?? "")) != nil)
         let (result, _) = try await self.engine.pushOne(
-            op, profileId: profile.id, clientId: request.headers[.clientID], deduplicate: body.id == nil, mintedOpId: body.opId == nil)
+            op, profileId: profile.id, clientId: request.headers[.clientID], deduplicate: body.id == nil, mintedOpId: mintedOpId)
         try result.throwIfRefused()
         guard let id = result.id else { throw CairnError(.internalError, "No id") }
         var bookmark = try await self.engine.bookmark(profileId: profile.id, id: id)
@@ -126,9 +129,9 @@ struct BookmarksController {
         let id = try context.parameters.decoded("id")
         let ifMatch = try request.ifMatchVersion()
         let body = try await request.decodeJSON(as: WriteBody.self, context: context, maxDepth: self.limits.maxJSONDepth)
-        let op = body.operation(.update, id: id, expectedVersion: ifMatch ?? body.expectedVersion)
+        let (op, mintedOpId) = body.operation(.update, id: id, expectedVersion: ifMatch ?? body.expectedVersion)
         let (result, _) = try await self.engine.pushOne(
-            op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: ifMatch != nil, mintedOpId: body.opId == nil)
+            op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: ifMatch != nil, mintedOpId: mintedOpId)
         try result.throwIfRefused()
         return try Self.respond(try await self.engine.bookmark(profileId: profile.id, id: id))
     }
@@ -143,9 +146,9 @@ struct BookmarksController {
         else {
             throw CairnError(.validation, "A move needs parentId and/or index, afterId, beforeId or position", field: "parentId")
         }
-        let op = body.operation(.move, id: id, expectedVersion: ifMatch ?? body.expectedVersion)
+        let (op, mintedOpId) = body.operation(.move, id: id, expectedVersion: ifMatch ?? body.expectedVersion)
         let (result, _) = try await self.engine.pushOne(
-            op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: ifMatch != nil, mintedOpId: body.opId == nil)
+            op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: ifMatch != nil, mintedOpId: mintedOpId)
         try result.throwIfRefused()
         return try Self.respond(try await self.engine.bookmark(profileId: profile.id, id: id))
     }
@@ -162,11 +165,10 @@ struct BookmarksController {
         let profile = try await self.profiles.resolve(request, context: context)
         let id = try context.parameters.decoded("id")
         let ifMatch = try request.ifMatchVersion()
-        let op = SyncOperation(
-            opId: "rest-\(Identifiers.uuid())", type: .delete, collection: BookmarkRules.collection, id: id, expectedVersion: ifMatch
-        )
+        let opId = Identifiers.restOpId(nil)
+        let op = SyncOperation(opId: opId.id, type: .delete, collection: BookmarkRules.collection, id: id, expectedVersion: ifMatch)
         let (result, _) = try await self.engine.pushOne(
-            op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: ifMatch != nil, mintedOpId: true)
+            op, profileId: profile.id, clientId: request.headers[.clientID], strictVersion: ifMatch != nil, mintedOpId: opId.minted)
         try result.throwIfRefused()
         return try JSONResponse.make(DeleteResponse(id: id, isDeleted: true, syncVersion: result.version ?? 0, deletedDescendants: result.affected ?? []))
     }

@@ -93,8 +93,9 @@ struct RecordsController {
         let collection = try self.collection(context)
         let body = try await request.decodeJSON(as: WriteBody.self, context: context, maxDepth: self.limits.maxJSONDepth)
         guard body.data?.objectValue != nil else { throw CairnError(.validation, "data must be a JSON object", field: "data") }
-        let op = SyncOperation(opId: body.opId ?? "rest-\(Identifiers.uuid())", type: .create, collection: collection, id: body.id, data: body.data, hlc: body.hlc)
-        let record = try await self.write(op, profile: profile, request: request, strict: false, mintedOpId: body.opId == nil)
+        let opId = Identifiers.restOpId(body.opId)
+        let op = SyncOperation(opId: opId.id, type: .create, collection: collection, id: body.id, data: body.data, hlc: body.hlc)
+        let record = try await self.write(op, profile: profile, request: request, strict: false, mintedOpId: opId.minted)
         return try Self.respond(record, status: record.createdSeq == record.version ? .created : .ok)
     }
 
@@ -121,14 +122,15 @@ struct RecordsController {
         let ifMatch = try request.ifMatchVersion()
         let body = try await request.decodeJSON(as: WriteBody.self, context: context, maxDepth: self.limits.maxJSONDepth)
         guard let data = body.data, data.objectValue != nil else { throw CairnError(.validation, "data must be a JSON object", field: "data") }
+        let opId = Identifiers.restOpId(body.opId)
         let op = SyncOperation(
-            opId: body.opId ?? "rest-\(Identifiers.uuid())", type: type, collection: collection, id: id,
+            opId: opId.id, type: type, collection: collection, id: id,
             data: type == .upsert ? data : nil, patch: type == .update ? data : nil, expectedVersion: ifMatch ?? body.expectedVersion, hlc: body.hlc
         )
         // 201 only when this PUT created the record, and again when the same PUT (same opId) is
         // replayed; a PUT that changes nothing takes no version and answers 200.
         let before = type == .upsert ? try await self.engine.record(profileId: profile.id, collection: collection, id: id) : nil
-        let (record, result) = try await self.writeWithResult(op, profile: profile, request: request, strict: ifMatch != nil, mintedOpId: body.opId == nil)
+        let (record, result) = try await self.writeWithResult(op, profile: profile, request: request, strict: ifMatch != nil, mintedOpId: opId.minted)
         let created = type == .upsert && record.createdSeq == result.version && (before == nil || result.status == .duplicate)
         return try Self.respond(record, status: created ? .created : .ok)
     }
@@ -138,8 +140,9 @@ struct RecordsController {
         let collection = try self.collection(context)
         let id = try self.id(context)
         let ifMatch = try request.ifMatchVersion()
-        let op = SyncOperation(opId: "rest-\(Identifiers.uuid())", type: .delete, collection: collection, id: id, expectedVersion: ifMatch)
-        let record = try await self.write(op, profile: profile, request: request, strict: ifMatch != nil, mintedOpId: true)
+        let opId = Identifiers.restOpId(nil)
+        let op = SyncOperation(opId: opId.id, type: .delete, collection: collection, id: id, expectedVersion: ifMatch)
+        let record = try await self.write(op, profile: profile, request: request, strict: ifMatch != nil, mintedOpId: opId.minted)
         return try Self.respond(record)
     }
 }

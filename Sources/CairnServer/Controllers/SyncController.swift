@@ -26,7 +26,7 @@ struct SyncController {
         var strategy: ConflictStrategy?
     }
 
-    struct PushAnswer: Encodable, JSONValueRepresentable {
+    struct PushAnswer: Encodable, JSONValueRepresentable, JSONBytesWritable {
         var results: [OperationResult]
         var committed: Bool
         /// Changes since the given cursor, not this push's own.
@@ -39,6 +39,24 @@ struct SyncController {
                 "results": .array(self.results.map(\.jsonValue)), "committed": .bool(self.committed),
                 "changes": .array(self.changes.map(\.jsonValue)), "cursor": .integer(self.cursor), "hasMore": .bool(self.hasMore),
             ]
+        }
+
+        /// The bytes `jsonValue` gives with its keys sorted, with each result written directly.
+        func writeJSON(to bytes: inout [UInt8]) {
+            bytes.append(contentsOf: #"{"changes":"#.utf8)
+            JSONValue.array(self.changes.map(\.jsonValue)).writeJSON(to: &bytes, sortedKeys: true)
+            bytes.append(contentsOf: #","committed":"#.utf8)
+            JSONValue.bool(self.committed).writeJSON(to: &bytes)
+            bytes.append(contentsOf: #","cursor":"#.utf8)
+            JSONWriter.writeNumber(Double(self.cursor), to: &bytes)
+            bytes.append(contentsOf: #","hasMore":"#.utf8)
+            JSONValue.bool(self.hasMore).writeJSON(to: &bytes)
+            bytes.append(contentsOf: #","results":["#.utf8)
+            for (index, result) in self.results.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                result.writeJSON(to: &bytes)
+            }
+            bytes.append(contentsOf: "]}".utf8)
         }
     }
 

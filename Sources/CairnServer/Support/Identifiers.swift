@@ -6,6 +6,14 @@ enum Identifiers {
     /// A random UUID string (lower-case).
     static func uuid() -> String { UUID().uuidString.lowercased() }
 
+    /// The op id of a REST write: the client's `opId` when it sent one, else one made up here.
+    /// `minted` goes with it to the engine (`PushRequest.mintedOpIds`): no result is kept for a
+    /// made-up id, since no one can retry with it.
+    static func restOpId(_ sent: String?) -> (id: String, minted: Bool) {
+        if let sent { return (sent, false) }
+        return ("rest-\(uuid())", true)
+    }
+
     /// `count` random bytes.
     static func randomBytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()

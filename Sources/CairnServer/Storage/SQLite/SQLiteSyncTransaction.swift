@@ -404,12 +404,39 @@ final class SQLiteSyncTransaction: SyncTransaction {
     func saveRecord(_ record: StoredRecord, isNew: Bool) throws {
         // A new record is a plain insert: the upsert's conflict check is a second seek of the
         // primary key, and made inserting a fifth slower.
-        let statement = try self.db.cachedStatement(sql: isNew ? Self.insertRecordSQL : Self.upsertRecordSQL)
-        try statement.execute(arguments: [
-            record.profileId, record.collection, record.id, record.version, Self.encodeObject(record.data),
-            Self.encodeStamps(record), record.hlc.description, record.parentId, record.position,
-            record.createdAt, record.updatedAt, record.deleted, record.deletedAt, record.createdSeq,
-        ])
+        let statement = isNew
+            ? try Self.prepared(&self.insertRecordStatement, Self.insertRecordSQL, self.db)
+            : try Self.prepared(&self.upsertRecordStatement, Self.upsertRecordSQL, self.db)
+        var insert = DirectStatement(statement)
+        insert.bind(record.profileId)
+        insert.bind(record.collection)
+        insert.bind(record.id)
+        insert.bind(record.version)
+        insert.bind(Self.encodeObject(record.data))
+        insert.bind(Self.encodeStamps(record))
+        insert.bind(record.hlc.description)
+        insert.bind(record.parentId)
+        insert.bind(record.position)
+        insert.bind(record.createdAt)
+        insert.bind(record.updatedAt)
+        insert.bind(record.deleted)
+        insert.bind(record.deletedAt)
+        insert.bind(record.createdSeq)
+        try insert.run(self.db)
+    }
+
+    // The statements every pushed op runs, looked up in GRDB's cache once per transaction (the
+    // cache is keyed by the SQL text, hashed whole on every lookup).
+    private var insertRecordStatement: Statement?
+    private var upsertRecordStatement: Statement?
+    private var appendChangeStatement: Statement?
+    private var saveOpResultStatement: Statement?
+
+    private static func prepared(_ slot: inout Statement?, _ sql: String, _ db: Database) throws -> Statement {
+        if let statement = slot { return statement }
+        let statement = try db.cachedStatement(sql: sql)
+        slot = statement
+        return statement
     }
 
     static let insertRecordSQL = """
@@ -427,24 +454,36 @@ final class SQLiteSyncTransaction: SyncTransaction {
         """
 
     func appendChange(_ change: StoredChange) throws {
-        try self.db.cachedStatement(
-            sql: """
-                INSERT INTO changes (profile_id, seq, collection, record_id, type, client_id, op_id, hlc, at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        ).execute(arguments: [
-            change.profileId, change.seq, change.collection, change.recordId, change.type.rawValue,
-            change.clientId, change.opId, change.hlc?.description, change.at,
-        ])
+        var insert = DirectStatement(try Self.prepared(&self.appendChangeStatement, Self.appendChangeSQL, self.db))
+        insert.bind(change.profileId)
+        insert.bind(change.seq)
+        insert.bind(change.collection)
+        insert.bind(change.recordId)
+        insert.bind(change.type.rawValue)
+        insert.bind(change.clientId)
+        insert.bind(change.opId)
+        insert.bind(change.hlc?.description)
+        insert.bind(change.at)
+        try insert.run(self.db)
     }
 
+    static let appendChangeSQL = """
+        INSERT INTO changes (profile_id, seq, collection, record_id, type, client_id, op_id, hlc, at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
     func saveOpResult(_ result: StoredOpResult) throws {
-        try self.db.cachedStatement(
-            sql: "INSERT INTO applied_ops (profile_id, op_id, payload_hash, result, seq, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-        ).execute(arguments: [
-            result.profileId, result.opId, result.payloadHash, result.result.jsonValue.jsonText, result.result.version, result.createdAt,
-        ])
+        var insert = DirectStatement(try Self.prepared(&self.saveOpResultStatement, Self.saveOpResultSQL, self.db))
+        insert.bind(result.profileId)
+        insert.bind(result.opId)
+        insert.bind(result.payloadHash)
+        insert.bind(result.result.jsonText)
+        insert.bind(result.result.version)
+        insert.bind(result.createdAt)
+        try insert.run(self.db)
     }
+
+    static let saveOpResultSQL = "INSERT INTO applied_ops (profile_id, op_id, payload_hash, result, seq, created_at) VALUES (?, ?, ?, ?, ?, ?)"
 
     func logConflict(_ profileId: String, _ conflict: StoredConflict) throws -> Int64 {
         try self.db.execute(

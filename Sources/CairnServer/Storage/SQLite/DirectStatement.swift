@@ -1,0 +1,91 @@
+import CSQLiteTuning
+import Foundation
+import GRDB
+
+/// Binds values straight into one of GRDB's prepared statements and runs it: for the inserts every
+/// pushed op makes (its record, its change, its op result). GRDB's `execute(arguments:)` builds an
+/// array of existentials, then a `DatabaseValue` for each, then binds them; in a profile of pushed
+/// creates that was about a tenth of the server's CPU.
+///
+/// Only for statements that return no rows, run inside the transaction of the connection that
+/// prepared them. Values are bound in parameter order (`?` one after another); `run` checks that
+/// every parameter got one, and a failed step throws GRDB's own `DatabaseError` with SQLite's
+/// extended result code, as `execute` would (a taken primary key is `SQLITE_CONSTRAINT_PRIMARYKEY`).
+struct DirectStatement {
+    let statement: Statement
+    private let handle: SQLiteStatement
+    private var bound: Int32 = 0
+    /// The first bind that failed (`SQLITE_OK` while none did).
+    private var bindFailure: Int32 = 0
+
+    init(_ statement: Statement) {
+        self.statement = statement
+        self.handle = statement.sqliteStatement
+        // GRDB leaves a statement it ran finished, not reset, and a finished statement refuses
+        // new bindings.
+        cairn_stmt_reset(self.handle)
+    }
+
+    private mutating func next(_ code: Int32) {
+        if code != 0, self.bindFailure == 0 { self.bindFailure = code }
+    }
+
+    mutating func bind(_ value: String) {
+        self.bound += 1
+        var value = value
+        let index = self.bound
+        let code = value.withUTF8 { cairn_bind_text(self.handle, index, $0.baseAddress, Int32($0.count)) }
+        self.next(code)
+    }
+
+    mutating func bind(_ value: String?) {
+        guard let value else { return self.bindNull() }
+        self.bind(value)
+    }
+
+    mutating func bind(_ value: Int64) {
+        self.bound += 1
+        self.next(cairn_bind_int64(self.handle, self.bound, value))
+    }
+
+    mutating func bind(_ value: Int64?) {
+        guard let value else { return self.bindNull() }
+        self.bind(value)
+    }
+
+    /// As GRDB stores a `Bool`: the integer 0 or 1.
+    mutating func bind(_ value: Bool) {
+        self.bind(value ? 1 as Int64 : 0)
+    }
+
+    mutating func bind(_ value: Data) {
+        self.bound += 1
+        let index = self.bound
+        let code = value.withUnsafeBytes { cairn_bind_blob(self.handle, index, $0.baseAddress, Int32($0.count)) }
+        self.next(code)
+    }
+
+    mutating func bindNull() {
+        self.bound += 1
+        self.next(cairn_bind_null(self.handle, self.bound))
+    }
+
+    /// Runs the statement with the values bound. Throws if a bind failed, if a parameter was left
+    /// without a value, or if SQLite refused the statement.
+    func run(_ db: Database) throws {
+        let expected = cairn_bind_parameter_count(self.handle)
+        guard self.bindFailure == 0, self.bound == expected else {
+            cairn_stmt_reset(self.handle)
+            throw DatabaseError(
+                resultCode: self.bindFailure == 0 ? .SQLITE_RANGE : ResultCode(rawValue: self.bindFailure),
+                message: "bound \(self.bound) of \(expected) parameters", sql: self.statement.sql
+            )
+        }
+        let code = cairn_stmt_run(self.handle)
+        guard code == 101 /* SQLITE_DONE */ else {
+            let message = db.lastErrorMessage
+            cairn_stmt_reset(self.handle)
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: self.statement.sql)
+        }
+    }
+}
