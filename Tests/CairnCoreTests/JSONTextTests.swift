@@ -72,6 +72,35 @@ struct JSONTextTests {
         }
     }
 
+    /// Payload hashes are taken over an op's canonical text, written directly: it must stay byte
+    /// for byte the sorted text of its `jsonValue`, with every optional member absent or present,
+    /// or a stored op's retry would stop matching its hash.
+    @Test func operationCanonicalTextIsItsSortedJSONValue() throws {
+        let ops = [
+            SyncOperation(opId: "c1", type: .create, id: "b1", data: ["url": "https://a.example/x", "title": "T", "tags": ["b", "a"]]),
+            SyncOperation(opId: "d", type: .delete, collection: "notes", id: "n"),
+            SyncOperation(
+                opId: "m \"1\"", type: .move, id: "b2", data: ["z": ["y": 1, "x": .null]], patch: ["q": 2.5, "p": "\u{1}"],
+                expectedVersion: 9_007_199_254_740_993, parentId: "folder", index: -3, afterId: "a", beforeId: "b", position: "a0V",
+                hlc: HLC(wall: 1_700_000_000_000, counter: 7, node: "dev/ice")
+            ),
+            SyncOperation(opId: "u", type: .upsert, collection: "settings", id: "s", data: [:], parentId: .null, index: 0),
+        ]
+        for op in ops {
+            var direct: [UInt8] = []
+            op.writeCanonicalJSON(to: &direct)
+            var sorted: [UInt8] = []
+            op.jsonValue.writeJSON(to: &sorted, sortedKeys: true)
+            #expect(String(decoding: direct, as: UTF8.self) == String(decoding: sorted, as: UTF8.self))
+        }
+        var first: [UInt8] = []
+        ops[0].writeCanonicalJSON(to: &first)
+        #expect(
+            String(decoding: first, as: UTF8.self)
+                == #"{"collection":"bookmarks","data":{"tags":["b","a"],"title":"T","url":"https://a.example/x"},"id":"b1","opId":"c1","type":"create"}"#
+        )
+    }
+
     @Test func refusesInvalidJSON() {
         let invalid = [
             "", "{", "[1,]", "{\"a\":}", "{\"a\" 1}", "01", "1.", "-", "tru", "nul", "\"abc", "\"\\x\"", "\"\\ud800\"", "\"\\udc00x\"",

@@ -118,11 +118,40 @@ extension JSONValue {
     }
 }
 
+/// Writes one object's members in the order they are given, for hand-written encoders. To match
+/// the sorted writer (`writeJSON(to:sortedKeys: true)`), give the keys in the order of their
+/// UTF-8 bytes.
+public struct JSONObjectWriter {
+    private var empty = true
+
+    public init() {}
+
+    /// Opens the object or adds a comma, then writes `"name":`. `name` needs no escaping.
+    public mutating func key(_ name: StaticString, to bytes: inout [UInt8]) {
+        bytes.append(self.empty ? UInt8(ascii: "{") : UInt8(ascii: ","))
+        self.empty = false
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    /// Closes the object (`{}` when it has no member).
+    public func end(to bytes: inout [UInt8]) {
+        if self.empty { bytes.append(UInt8(ascii: "{")) }
+        bytes.append(UInt8(ascii: "}"))
+    }
+}
+
 /// Pieces of the writer, shared with hand-written encoders of larger documents.
 public enum JSONWriter {
     static let null = Array("null".utf8)
     static let `true` = Array("true".utf8)
     static let `false` = Array("false".utf8)
+
+    public static func writeBool(_ value: Bool, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: value ? Self.true : Self.false)
+    }
 
     /// Object keys in a stable order: by their UTF-8 bytes.
     public static func sortedKeys(_ object: [String: JSONValue]) -> [String] {

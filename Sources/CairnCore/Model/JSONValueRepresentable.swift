@@ -56,18 +56,10 @@ extension OperationResult: JSONBytesWritable {
     /// The text of `jsonValue` with its keys sorted (`writeJSON(to:sortedKeys: true)`), written
     /// without building the object first: every pushed op stores its result and answers with it.
     public func writeJSON(to bytes: inout [UInt8]) {
-        var first = true
-        func key(_ name: StaticString) {
-            bytes.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
-            first = false
-            bytes.append(UInt8(ascii: "\""))
-            bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-            bytes.append(contentsOf: #"":"#.utf8)
-        }
-        func bool(_ value: Bool) { bytes.append(contentsOf: value ? JSONWriter.true : JSONWriter.false) }
+        var object = JSONObjectWriter()
         // In the order of their UTF-8 bytes, as the sorted writer puts them.
         if let affected = self.affected {
-            key("affected")
+            object.key("affected", to: &bytes)
             bytes.append(UInt8(ascii: "["))
             for (index, id) in affected.enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
@@ -76,40 +68,40 @@ extension OperationResult: JSONBytesWritable {
             bytes.append(UInt8(ascii: "]"))
         }
         if let clockClamped = self.clockClamped {
-            key("clockClamped")
-            bool(clockClamped)
+            object.key("clockClamped", to: &bytes)
+            JSONWriter.writeBool(clockClamped, to: &bytes)
         }
-        key("collection")
+        object.key("collection", to: &bytes)
         JSONWriter.writeString(self.collection, to: &bytes)
         if let deduplicated = self.deduplicated {
-            key("deduplicated")
-            bool(deduplicated)
+            object.key("deduplicated", to: &bytes)
+            JSONWriter.writeBool(deduplicated, to: &bytes)
         }
         if let error = self.error {
-            key("error")
+            object.key("error", to: &bytes)
             error.jsonValue.writeJSON(to: &bytes, sortedKeys: true)
         }
         if let id = self.id {
-            key("id")
+            object.key("id", to: &bytes)
             JSONWriter.writeString(id, to: &bytes)
         }
-        key("opId")
+        object.key("opId", to: &bytes)
         JSONWriter.writeString(self.opId, to: &bytes)
         if let originalStatus = self.originalStatus {
-            key("originalStatus")
+            object.key("originalStatus", to: &bytes)
             JSONWriter.writeString(originalStatus.rawValue, to: &bytes)
         }
         if let record = self.record {
-            key("record")
+            object.key("record", to: &bytes)
             record.writeJSON(to: &bytes, sortedKeys: true)
         }
-        key("status")
+        object.key("status", to: &bytes)
         JSONWriter.writeString(self.status.rawValue, to: &bytes)
         if let version = self.version {
-            key("version")
+            object.key("version", to: &bytes)
             JSONWriter.writeNumber(Double(version), to: &bytes)
         }
-        bytes.append(UInt8(ascii: "}"))
+        object.end(to: &bytes)
     }
 
     /// The same text as `jsonValue.jsonText` parses to (keys sorted).
@@ -208,6 +200,62 @@ extension SyncOperation: JSONValueRepresentable {
         object.setIfPresent("position", self.position.map(JSONValue.string))
         object.setIfPresent("hlc", self.hlc?.jsonValue)
         return .object(object)
+    }
+
+    /// The text of `jsonValue` with every object's keys sorted, written without building the
+    /// envelope first: what payload hashes are taken over, for every op that keeps its result.
+    /// Must stay byte for byte what `jsonValue.writeJSON(to:sortedKeys: true)` writes, or a
+    /// stored op's retry would no longer match its hash.
+    public func writeCanonicalJSON(to bytes: inout [UInt8]) {
+        var object = JSONObjectWriter()
+        // In the order of their UTF-8 bytes.
+        if let afterId = self.afterId {
+            object.key("afterId", to: &bytes)
+            JSONWriter.writeString(afterId, to: &bytes)
+        }
+        if let beforeId = self.beforeId {
+            object.key("beforeId", to: &bytes)
+            JSONWriter.writeString(beforeId, to: &bytes)
+        }
+        object.key("collection", to: &bytes)
+        JSONWriter.writeString(self.collection, to: &bytes)
+        if let data = self.data {
+            object.key("data", to: &bytes)
+            data.writeJSON(to: &bytes, sortedKeys: true)
+        }
+        if let expectedVersion = self.expectedVersion {
+            object.key("expectedVersion", to: &bytes)
+            JSONWriter.writeNumber(Double(expectedVersion), to: &bytes)
+        }
+        if let hlc = self.hlc {
+            object.key("hlc", to: &bytes)
+            JSONWriter.writeString(hlc.description, to: &bytes)
+        }
+        if let id = self.id {
+            object.key("id", to: &bytes)
+            JSONWriter.writeString(id, to: &bytes)
+        }
+        if let index = self.index {
+            object.key("index", to: &bytes)
+            JSONWriter.writeNumber(Double(Int64(index)), to: &bytes)
+        }
+        object.key("opId", to: &bytes)
+        JSONWriter.writeString(self.opId, to: &bytes)
+        if let parentId = self.parentId {
+            object.key("parentId", to: &bytes)
+            parentId.writeJSON(to: &bytes, sortedKeys: true)
+        }
+        if let patch = self.patch {
+            object.key("patch", to: &bytes)
+            patch.writeJSON(to: &bytes, sortedKeys: true)
+        }
+        if let position = self.position {
+            object.key("position", to: &bytes)
+            JSONWriter.writeString(position, to: &bytes)
+        }
+        object.key("type", to: &bytes)
+        JSONWriter.writeString(self.type.rawValue, to: &bytes)
+        object.end(to: &bytes)
     }
 }
 

@@ -82,6 +82,9 @@ final class BatchApplier {
     /// are remembered as absent).
     func prefetch(_ ops: [SyncOperation]) throws {
         if self.keepsResults { self.storedOpIds = try self.tx.storedOpIds(self.profileId, among: Array(Set(ops.map(\.opId)))) }
+        // A batch touches about one record per op, and reads a few parents besides.
+        self.cache.reserveCapacity(self.cache.count + ops.count + 16)
+        self.touched.reserveCapacity(self.touched.count + ops.count)
         var named: [String: Set<String>] = [:]
         for op in ops where RecordRules.isValidCollection(op.collection) {
             if let id = op.id, RecordRules.isValidId(id) { named[op.collection, default: []].insert(id) }
@@ -168,7 +171,7 @@ final class BatchApplier {
     static func payloadHash(_ op: SyncOperation) -> Data {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)
-        op.jsonValue.writeJSON(to: &bytes, sortedKeys: true)
+        op.writeCanonicalJSON(to: &bytes)
         return Data(SHA256.hash(data: bytes))
     }
 
@@ -221,7 +224,13 @@ final class BatchApplier {
         if isNew {
             record.createdSeq = self.seq
             record.createdAt = self.now
-            for field in record.fieldStamps.keys { record.fieldVersions[field] = self.seq }
+            if record.fieldVersions.isEmpty {
+                // Same keys, same layout: no rehash.
+                let seq = self.seq
+                record.fieldVersions = record.fieldStamps.mapValues { _ in seq }
+            } else {
+                for field in record.fieldStamps.keys { record.fieldVersions[field] = self.seq }
+            }
         }
         for (field, version) in record.fieldVersions where version == Self.pendingVersion {
             record.fieldVersions[field] = self.seq
