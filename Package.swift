@@ -132,7 +132,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CairnSimulationTests",
-            dependencies: ["CairnClient", "CairnCore", "CairnServer"],
+            dependencies: ["CairnClient", "CairnCore", "CairnServer", "CairnTestFixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -154,10 +154,15 @@ struct SyncPrimitivesTests {
     }
 
     @Test func validatesSchemesAndHosts() {
-        for ok in ["https://a.example", "http://localhost:8080/x", "javascript:alert(1)", "place:sort=8", "about:blank", "file:///tmp/x", "chrome://settings", "moz-extension://abc/page.html", "data:text/html,hi", "HTTPS://A.example", "view-source:https://x.example", "https://bücher.example/ä"] {
+        for ok in ["https://a.example", "http://localhost:8080/x", "javascript:alert(1)", "place:sort=8", "about:blank", "file:///tmp/x", "chrome://settings", "moz-extension://abc/page.html", "data:text/html,hi", "HTTPS://A.example", "view-source:https://x.example", "https://bücher.example/ä",
+                  // Read on UTF-8 bytes, as RFC 3986 reads a URL: a combining mark after the colon
+                  // does not hide the scheme (grapheme clusters would have merged the two).
+                  "javascript:\u{301}alert(1)", "https://a.example/\u{301}"] {
             #expect(throws: Never.self) { try BookmarkURL.validate(ok, maxBytes: 16384) }
         }
-        for bad in ["", "notaurl", "gopher-evil://x", "https:", "http:///path", "https://a.example/\u{7}", "1http://x", "https://?q", "https://#f", "http:/x.example", "ht tp://x", "https://a.example/\u{7F}", ":x", "-x:y", "é://x"] {
+        for bad in ["", "notaurl", "gopher-evil://x", "https:", "http:///path", "https://a.example/\u{7}", "1http://x", "https://?q", "https://#f", "http:/x.example", "ht tp://x", "https://a.example/\u{7F}", ":x", "-x:y", "é://x",
+                   // ...nor does one after the slashes make an empty host a host.
+                   "https:///\u{301}x"] {
             #expect(throws: CairnError.self, "\(bad)") { try BookmarkURL.validate(bad, maxBytes: 16384) }
         }
         #expect(throws: CairnError.self) { try BookmarkURL.validate("https://a.example/" + String(repeating: "x", count: 100), maxBytes: 50) }

@@ -1,4 +1,5 @@
 import CairnCore
+import CairnTestFixtures
 import Foundation
 import Testing
 
@@ -71,7 +72,7 @@ struct PullEncodingTests {
 
     /// Random data objects as the store writes them: the copy and the parsed way agree on each.
     @Test func randomStoredDataMatchesTheParsedWay() throws {
-        var random = SplitMix(state: 20_261_122)
+        var random = SeededRandom(state: 20_261_122)
         let keys = ["title", "url", "favicon", "isFolder", "tags", "notes", "dateAdded", "dateModified", "other", "x"]
         for _ in 0..<500 {
             var object: [String: JSONValue] = [:]
@@ -86,7 +87,7 @@ struct PullEncodingTests {
         }
     }
 
-    static func value(_ random: inout SplitMix, depth: Int) -> JSONValue {
+    static func value(_ random: inout SeededRandom, depth: Int) -> JSONValue {
         switch Int.random(in: 0..<(depth < 2 ? 9 : 6), using: &random) {
         case 0: return .null
         case 1: return .bool(Bool.random(using: &random))
@@ -99,18 +100,5 @@ struct PullEncodingTests {
         case 7: return .array((0..<Int.random(in: 0..<4, using: &random)).map { _ in .string("t\(Int.random(in: 0..<9, using: &random))") })
         default: return .object(["k": Self.value(&random, depth: depth + 1)])
         }
-    }
-}
-
-/// SplitMix64: a seed replays the same values.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -114,8 +114,26 @@ struct SQLiteStoreTests {
                 statement.bind("e")
                 try statement.run(db)
             }
+            // GRDB's own execute on the same cached statement after a direct run, and a direct run after it.
+            try db.cachedStatement(sql: sql).execute(arguments: ["g", "grdb", 5, Data([9]), true])
+            try insert("h", "direct again", 6, Data([8]), false)
+            // An upsert, as records are written: the conflicting row is updated, not duplicated.
+            let upsert = "INSERT INTO t (k, s, n, b, f) VALUES (?, ?, ?, ?, ?) ON CONFLICT (k) DO UPDATE SET s = excluded.s, n = excluded.n"
+            for (text, number) in [("first", 1), ("second", 2)] as [(String, Int64)] {
+                var statement = DirectStatement(try db.cachedStatement(sql: upsert))
+                statement.bind("u")
+                statement.bind(text)
+                statement.bind(number)
+                statement.bind(Data())
+                statement.bind(false)
+                try statement.run(db)
+            }
             let rows = try Row.fetchAll(db, sql: "SELECT k, s, typeof(s) AS ts, n, b, typeof(b) AS tb, f FROM t ORDER BY k")
-            #expect(rows.map { $0["k"] as String } == ["a", "b", "c", "d"])
+            #expect(rows.map { $0["k"] as String } == ["a", "b", "c", "d", "g", "h", "u"])
+            #expect(rows[4]["s"] as String == "grdb")
+            #expect(rows[5]["s"] as String == "direct again")
+            #expect(rows[6]["s"] as String == "second")
+            #expect(rows[6]["n"] as Int64 == 2)
             #expect(rows[0]["s"] as String == "häßlich \u{1F600}")
             #expect(rows[0]["n"] as Int64 == Int64.min)
             #expect(rows[0]["b"] as Data == Data([0, 1, 255]))
@@ -127,6 +145,18 @@ struct SQLiteStoreTests {
             #expect(rows[1]["f"] as Int64 == 0)
             #expect(rows[2]["ts"] as String == "null")
             #expect(rows[3]["s"] as String == "after")
+        }
+        // Outside a transaction (as after SQLite rolled one back on its own) nothing is written.
+        try queue.writeWithoutTransaction { (db: Database) throws in
+            #expect {
+                var statement = DirectStatement(try db.cachedStatement(sql: "INSERT INTO t (k, f) VALUES (?, ?)"))
+                statement.bind("outside")
+                statement.bind(true)
+                try statement.run(db)
+            } throws: { error in
+                (error as? DatabaseError)?.resultCode == .SQLITE_ABORT
+            }
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM t WHERE k = 'outside'") == 0)
         }
     }
 

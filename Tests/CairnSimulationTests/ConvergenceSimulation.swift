@@ -1,25 +1,11 @@
 import CairnCore
+import CairnTestFixtures
 import Foundation
 import Synchronization
 import Testing
 
 @testable import CairnClient
 @testable import CairnServer
-
-/// A small deterministic random generator (SplitMix64): a seed replays the same run.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &self) < percent }
-}
 
 /// One step of a run: which client does what. Every random choice inside the step (what to
 /// edit, which faults hit it) comes from the step's own `seed` and picks by index among what

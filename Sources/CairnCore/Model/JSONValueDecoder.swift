@@ -6,8 +6,7 @@ public struct JSONValueDecoder: Sendable {
     public init() {}
 
     public func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
-        if T.self == JSONValue.self { return value as! T }
-        return try T(from: JSONValueDecoding(value: value, codingPath: []))
+        try JSONValueDecoding.decode(T.self, value, [])
     }
 }
 
@@ -70,6 +69,9 @@ struct JSONValueDecoding: Decoder {
         }
         if T.self == Int.self { return try Self.integer(Int.self, value, path) as! T }
         if T.self == Int64.self { return try Self.integer(Int64.self, value, path) as! T }
+        // The types a push is made of, without their keyed containers (same fields, same errors).
+        if T.self == SyncOperation.self { return try SyncOperation(decoding: value, codingPath: path) as! T }
+        if T.self == HLC.self { return try HLC(decoding: value, codingPath: path) as! T }
         return try T(from: JSONValueDecoding(value: value, codingPath: path))
     }
 

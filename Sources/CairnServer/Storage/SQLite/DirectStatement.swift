@@ -11,6 +11,11 @@ import GRDB
 /// prepared them. Values are bound in parameter order (`?` one after another); `run` checks that
 /// every parameter got one, and a failed step throws GRDB's own `DatabaseError` with SQLite's
 /// extended result code, as `execute` would (a taken primary key is `SQLITE_CONSTRAINT_PRIMARYKEY`).
+///
+/// What `execute` does and this does not: GRDB's transaction observers never hear of these rows
+/// (none is registered on `records`, `changes` or `applied_ops`; one added there would have to
+/// go through `execute` instead), and its guard against writing after SQLite rolled a transaction
+/// back on its own is replaced by the check at the top of `run`.
 struct DirectStatement {
     let statement: Statement
     private let handle: SQLiteStatement
@@ -73,6 +78,15 @@ struct DirectStatement {
     /// Runs the statement with the values bound. Throws if a bind failed, if a parameter was left
     /// without a value, or if SQLite refused the statement.
     func run(_ db: Database) throws {
+        // After an error that made SQLite roll the transaction back (a full disk, say), a write
+        // would run in autocommit mode, outside the batch it belongs to: refuse it, as GRDB does.
+        guard db.isInsideTransaction else {
+            cairn_stmt_reset(self.handle)
+            throw DatabaseError(
+                resultCode: .SQLITE_ABORT, message: "direct statement run outside a transaction",
+                sql: self.statement.sql
+            )
+        }
         let expected = cairn_bind_parameter_count(self.handle)
         guard self.bindFailure == 0, self.bound == expected else {
             cairn_stmt_reset(self.handle)
@@ -85,6 +99,11 @@ struct DirectStatement {
         guard code == 101 /* SQLITE_DONE */ else {
             let message = db.lastErrorMessage
             cairn_stmt_reset(self.handle)
+            // As GRDB reports a statement interrupted because its task was cancelled.
+            let primary = code & 0xFF
+            if primary == 9 /* SQLITE_INTERRUPT */ || primary == 4 /* SQLITE_ABORT */, Task.isCancelled {
+                throw CancellationError()
+            }
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: self.statement.sql)
         }
     }
