@@ -1,3 +1,4 @@
+import CairnTestFixtures
 import Foundation
 import Testing
 
@@ -176,6 +177,50 @@ struct SyncPrimitivesTests {
         #expect(JSONShape.depth(of: Array(#"{"a":[1,{"b":2}]}"#.utf8), limit: 32) == 3)
         #expect(JSONShape.depth(of: Array(#"{"a":"[[[[{{{{","b":"\"[["}"#.utf8), limit: 32) == 1)
         #expect(JSONShape.depth(of: Array(String(repeating: "[", count: 10_000).utf8), limit: 32) == 33)
+    }
+
+    /// The escaped-NUL scan against the index-walking version it replaced, on every string of
+    /// up to 7 bytes over the bytes that matter to it (and random longer ones), and on a few
+    /// named cases.
+    @Test func findsAnEscapedNULAsTheIndexWalkDid() {
+        func reference(_ text: [UInt8]) -> Bool {
+            var index = 0
+            while index < text.count {
+                guard text[index] == UInt8(ascii: "\\") else {
+                    index += 1
+                    continue
+                }
+                if index + 5 < text.count, text[index + 1] == UInt8(ascii: "u"), text[(index + 2)...(index + 5)].allSatisfy({ $0 == UInt8(ascii: "0") }) {
+                    return true
+                }
+                index += 2
+            }
+            return false
+        }
+        let alphabet = Array(#"\u0a""#.utf8)
+        var texts: [[UInt8]] = [[]]
+        var level: [[UInt8]] = [[]]
+        for _ in 0..<7 {
+            level = level.flatMap { prefix in alphabet.map { prefix + [$0] } }
+            texts += level
+        }
+        var random = SeededRandom(state: 20_261_123)
+        for _ in 0..<20_000 {
+            // Made of pieces, so that escapes and runs of zeros come up often.
+            let pieces = [#"\"#, "u", "0", "a", "\"", #"\u"#, #"\u00"#, "000", #"\\"#].map { Array($0.utf8) }
+            texts.append((0..<Int.random(in: 3..<16, using: &random)).flatMap { _ in pieces.randomElement(using: &random)! })
+        }
+        var found = 0
+        for text in texts {
+            let direct = text.withUnsafeBytes { JSONShape.containsEscapedNUL($0) }
+            #expect(direct == reference(text), "\(String(decoding: text, as: UTF8.self))")
+            if direct { found += 1 }
+        }
+        #expect(found > 1_000)
+        #expect(JSONShape.containsEscapedNUL(Array(#"{"a":"x\u0000"}"#.utf8)))
+        #expect(JSONShape.containsEscapedNUL(Array(#"{"a":"\u00\u0000"}"#.utf8)))
+        #expect(!JSONShape.containsEscapedNUL(Array(#"{"a":"\\u0000"}"#.utf8)))
+        #expect(!JSONShape.containsEscapedNUL(Array(#"{"a":"\u0001 \u000"}"#.utf8)))
     }
 
     @Test func emailsAreValidatedAndNormalised() throws {

@@ -4,6 +4,11 @@ public enum JSONShape {
     /// Returns the maximum nesting depth of arrays and objects in `bytes`, stopping early as soon
     /// as `limit` is exceeded (then `limit + 1` is returned). Strings are skipped correctly,
     /// including escaped quotes.
+    ///
+    /// Inlinable, as is `containsEscapedNUL`: every request body goes through both before it is
+    /// parsed, and unspecialized (one witness-table call per byte) the two scans of a push of 100
+    /// ops cost half as much as parsing it.
+    @inlinable
     public static func depth(of bytes: some Sequence<UInt8>, limit: Int) -> Int {
         var depth = 0
         var maximum = 0
@@ -45,21 +50,26 @@ public enum JSONShape {
     /// decoded). Raw control bytes are invalid JSON anyway; the escaped form decodes, and a NUL
     /// would silently cut a string wherever it is bound as C text (SQLite), so requests carrying
     /// one are refused.
+    @inlinable
     public static func containsEscapedNUL(_ bytes: some Sequence<UInt8>) -> Bool {
-        let text = Array(bytes)
         let backslash = UInt8(ascii: "\\"), zero = UInt8(ascii: "0")
-        var index = 0
-        while index < text.count {
-            guard text[index] == backslash else {
-                index += 1
-                continue
+        // 0: plain text; 1: just after a backslash; 2 to 5: after `\u` and (state - 2) zeros.
+        var state = 0
+        for byte in bytes {
+            switch state {
+            case 1:
+                // The escaped character (a second backslash included) is skipped.
+                state = byte == UInt8(ascii: "u") ? 2 : 0
+            case 2...5:
+                if byte == zero {
+                    if state == 5 { return true }
+                    state += 1
+                } else {
+                    state = byte == backslash ? 1 : 0
+                }
+            default:
+                if byte == backslash { state = 1 }
             }
-            if index + 5 < text.count, text[index + 1] == UInt8(ascii: "u"),
-                text[(index + 2)...(index + 5)].allSatisfy({ $0 == zero })
-            {
-                return true
-            }
-            index += 2  // the escaped character (a second backslash included) is skipped
         }
         return false
     }
