@@ -24,7 +24,7 @@ struct CairnBench: AsyncParsableCommand {
     @Flag(help: "Small sizes: a smoke run of a few seconds.")
     var quick = false
 
-    @Option(help: "Profile sizes of the scale workload, comma-separated (default: 10000,100000; quick: 500,2000).")
+    @Option(help: "Profile sizes of the scale workload, comma-separated (default: 10000,1000000; quick: 500,2000).")
     var scale: String?
 
     @Option(help: "Run only these workloads, comma-separated: \(Report.workloads.joined(separator: ", ")) (default: all).")
