@@ -298,10 +298,18 @@ struct JSONTextTests {
         }
         // Both sides were exercised: ops that decode and ops refused at every step.
         #expect(decoded > 100 && decoded < texts.count - 1_000, "\(decoded) of \(texts.count)")
-        // A stamp on its own (as the WebSocket messages carry them) goes the same way.
-        for text in [#""001795297342377-000000-phone""#, "1700000000000", "-1", "1.5", #""x""#, "null", "{}", "99999999999999999"] {
+        // The stamps: inside an op, both sides above go through the direct `HLC` decoding, so
+        // each stamp choice is also held against `HLC`'s own `init(from:)`, at a field's path and
+        // on its own (as the WebSocket messages carry them).
+        for text in choices["hlc"]!.compactMap({ $0 }) + [#""x""#, "{}", "1e300", "0", "281474976710655", "281474976710656"] {
             let value = try JSONValue.parse(text)
-            #expect(Self.outcome { try JSONValueDecoder().decode(HLC.self, from: value) } == Self.outcome { try HLC(from: JSONValueDecoding(value: value, codingPath: [])) }, "\(text)")
+            for path: [any CodingKey] in [[], [JSONFieldKey("operations"), JSONIndexKey(index: 0), JSONFieldKey("hlc")]] {
+                #expect(
+                    Self.outcome { try JSONValueDecoding.decode(HLC.self, value, path) }
+                        == Self.outcome { try HLC(from: JSONValueDecoding(value: value, codingPath: path)) },
+                    "\(text) at \(path.map(\.stringValue))"
+                )
+            }
         }
     }
 

@@ -2,6 +2,7 @@ import CSQLiteTuning
 import CairnCore
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 import Synchronization
 import Testing
@@ -158,6 +159,45 @@ struct SQLiteStoreTests {
             }
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM t WHERE k = 'outside'") == 0)
         }
+    }
+
+    /// A direct insert that SQLite interrupts: `CancellationError` when its task was cancelled
+    /// (as GRDB reports the interrupts it makes for cancelled async accesses), SQLite's own error
+    /// otherwise; nothing is written either way.
+    @Test func anInterruptedDirectStatementInACancelledTaskThrowsCancellationError() async throws {
+        let queue = try DatabaseQueue()
+        try await queue.write { db in try db.execute(sql: "CREATE TABLE t (k TEXT PRIMARY KEY NOT NULL) STRICT") }
+        /// Runs one insert with a progress handler that interrupts SQLite at its first step.
+        @Sendable func interruptedInsert() throws {
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "BEGIN")
+                sqlite3_progress_handler(db.sqliteConnection, 1, { _ in 1 }, nil)
+                defer {
+                    sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil)
+                    if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK") }
+                }
+                var statement = DirectStatement(try db.cachedStatement(sql: "INSERT INTO t (k) VALUES (?)"))
+                statement.bind("x")
+                try statement.run(db)
+            }
+        }
+        #expect {
+            try interruptedInsert()
+        } throws: { error in
+            (error as? DatabaseError)?.resultCode == .SQLITE_INTERRUPT
+        }
+        let cancelled = Task { () -> (any Error)? in
+            withUnsafeCurrentTask { $0?.cancel() }
+            do {
+                try interruptedInsert()
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let error = await cancelled.value
+        #expect(error is CancellationError, "\(String(describing: error))")
+        #expect(try await queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") } == 0)
     }
 
     @Test func createsTheSyncEngineTables() async throws {

@@ -7,7 +7,9 @@ public enum JSONShape {
     ///
     /// Inlinable, as is `containsEscapedNUL`: every request body goes through both before it is
     /// parsed, and unspecialized (one witness-table call per byte) the two scans of a push of 100
-    /// ops cost half as much as parsing it.
+    /// ops cost half as much as parsing it. The bodies are compiled into the modules that call
+    /// them, so a change to either reaches a caller when it is rebuilt (always, with SwiftPM
+    /// building from source; a binary distribution of CairnCore would need to say so).
     @inlinable
     public static func depth(of bytes: some Sequence<UInt8>, limit: Int) -> Int {
         var depth = 0

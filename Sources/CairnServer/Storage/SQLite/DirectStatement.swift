@@ -99,7 +99,9 @@ struct DirectStatement {
         guard code == 101 /* SQLITE_DONE */ else {
             let message = db.lastErrorMessage
             cairn_stmt_reset(self.handle)
-            // As GRDB reports a statement interrupted because its task was cancelled.
+            // A statement SQLite interrupted while its task is cancelled reads as the
+            // cancellation, as GRDB reports the interrupts it makes for cancelled async accesses
+            // (GRDB checks its own flag; this checks the task's).
             let primary = code & 0xFF
             if primary == 9 /* SQLITE_INTERRUPT */ || primary == 4 /* SQLITE_ABORT */, Task.isCancelled {
                 throw CancellationError()
