@@ -51,10 +51,23 @@ final class ServerHLC: Sendable {
 
     /// A node name that survives storage: `[A-Za-z0-9_.:-]`, at most 64 characters.
     static func cleanNode(_ node: String) -> String {
+        // Every op's stamp comes through here, almost always with a clean name: keep it as it is
+        // (the filtering below builds a new string from an array of scalars).
+        if !node.isEmpty, node.utf8.count <= 64, node.utf8.allSatisfy(Self.isNodeByte) { return node }
         let allowed = node.unicodeScalars.filter { scalar in
             scalar.isASCII && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar) || "_.:-".unicodeScalars.contains(scalar))
         }
         let clean = String(String.UnicodeScalarView(allowed.prefix(64)))
         return clean.isEmpty ? "client" : clean
+    }
+
+    private static func isNodeByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "-"):
+            true
+        default:
+            false
+        }
     }
 }
