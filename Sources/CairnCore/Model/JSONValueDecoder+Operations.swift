@@ -17,10 +17,10 @@ extension SyncOperation {
             type: try fields.kind("type"),
             collection: try fields.string("collection"),
             id: try fields.optionalString("id"),
-            data: fields.optionalValue("data"),
-            patch: fields.optionalValue("patch"),
+            data: fields.present("data"),
+            patch: fields.present("patch"),
             expectedVersion: try fields.optionalInteger("expectedVersion", Int64.self),
-            parentId: fields.optionalValue("parentId"),
+            parentId: fields.present("parentId"),
             index: try fields.optionalInteger("index", Int.self),
             afterId: try fields.optionalString("afterId"),
             beforeId: try fields.optionalString("beforeId"),
@@ -91,8 +91,6 @@ private struct JSONFields {
         guard case .string(let text) = value else { throw JSONValueDecoding.mismatch(String.self, value, self.path(name)) }
         return text
     }
-
-    func optionalValue(_ name: String) -> JSONValue? { self.present(name) }
 
     func optionalInteger<I: FixedWidthInteger>(_ name: String, _ type: I.Type) throws -> I? {
         guard let value = self.present(name) else { return nil }

@@ -51,13 +51,10 @@ final class ServerHLC: Sendable {
 
     /// A node name that survives storage: `[A-Za-z0-9_.:-]`, at most 64 characters.
     static func cleanNode(_ node: String) -> String {
-        // Every op's stamp comes through here, almost always with a clean name: keep it as it is
-        // (the filtering below builds a new string from an array of scalars).
+        // Every allowed character is one ASCII byte, so the name is filtered on its bytes; every
+        // op's stamp comes through here, almost always with a clean name, which is kept as it is.
         if !node.isEmpty, node.utf8.count <= 64, node.utf8.allSatisfy(Self.isNodeByte) { return node }
-        let allowed = node.unicodeScalars.filter { scalar in
-            scalar.isASCII && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar) || "_.:-".unicodeScalars.contains(scalar))
-        }
-        let clean = String(String.UnicodeScalarView(allowed.prefix(64)))
+        let clean = String(decoding: node.utf8.lazy.filter(Self.isNodeByte).prefix(64), as: UTF8.self)
         return clean.isEmpty ? "client" : clean
     }
 
