@@ -360,17 +360,10 @@ struct SQLiteStoreTests {
         defer { directory.remove() }
         let store = try await Self.storeWithOneUser(in: directory)
         let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
-        func create(_ id: String) async throws -> OperationResult {
+        @Sendable func create(_ id: String) async throws -> OperationResult {
             try await engine.pushOne(SyncOperation(opId: "op-\(id)", type: .create, collection: "notes", id: id, data: ["text": .string(id)]), profileId: "p", clientId: nil).0
         }
         func onCallerThread() -> Int { store.writesOnCallerThread.load(ordering: .relaxed) }
-        func waitUntil(_ condition: () -> Bool) async throws {
-            let deadline = ContinuousClock.now + .seconds(20)
-            while !condition() {
-                guard ContinuousClock.now < deadline else { throw CancellationError() }
-                try await Task.sleep(for: .milliseconds(2))
-            }
-        }
 
         // Given nothing else writing, each one-op push runs on its caller's thread
         let before = onCallerThread()
@@ -379,6 +372,34 @@ struct SQLiteStoreTests {
 
         // When a long write holds the writer until released, and 40 one-op pushes arrive meanwhile
         let held = onCallerThread()
+        let results = try await Self.whileTheWriterIsHeld(store, inFlight: 41) {
+            try await withThrowingTaskGroup(of: OperationResult.self) { group in
+                for index in 0..<40 { group.addTask { try await create("busy-\(index)") } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+
+        // Then the long write and the 40 all went through the writer queue, and every write
+        // committed once, each with its own version; the 40 shared two commits (at most 32 a
+        // transaction)
+        #expect(onCallerThread() == held)
+        #expect(store.writeGroups.sharedCommits.load(ordering: .relaxed) == 2)
+        #expect(store.writeGroups.writesInSharedCommits.load(ordering: .relaxed) == 40)
+        #expect(results.allSatisfy { $0.status == .applied })
+        #expect(Set(results.compactMap(\.version)).count == 40)
+        #expect(try await engine.sequence(profileId: "p") == 45)
+        #expect(try await create("after").status == .applied)
+        #expect(onCallerThread() == held + 1)
+    }
+
+    /// Holds the writer with a long write, starts `queued` (whose writes then queue behind it),
+    /// and lets the writer go once `inFlight` writes of the store are under way; returns what
+    /// `queued` returns.
+    /// `beforeRelease` sees the task running `queued` once its writes are queued.
+    static func whileTheWriterIsHeld<T: Sendable>(
+        _ store: SQLiteSyncStore, inFlight: Int, queued: @escaping @Sendable () async throws -> T,
+        beforeRelease: (Task<T, any Error>) -> Void = { _ in }
+    ) async throws -> T {
         let started = Flag()
         let released = Flag()
         let holding = Task {
@@ -387,26 +408,128 @@ struct SQLiteStoreTests {
                 while !released.isRaised { usleep(1_000) }
             }
         }
-        try await waitUntil { started.isRaised }
-        let creates = Task {
-            try await withThrowingTaskGroup(of: OperationResult.self) { group in
-                for index in 0..<40 { group.addTask { try await create("busy-\(index)") } }
-                return try await group.reduce(into: []) { $0.append($1) }
-            }
-        }
-        try await waitUntil { store.writesInFlight.load(ordering: .relaxed) == 41 }
+        try await Self.waitUntil { started.isRaised }
+        let waiting = Task { try await queued() }
+        try await Self.waitUntil { store.writesInFlight.load(ordering: .relaxed) == inFlight }
+        beforeRelease(waiting)
         released.raise()
         try await holding.value
-        let results = try await creates.value
+        return try await waiting.value
+    }
 
-        // Then the long write and the 40 all went through the writer queue, and every write
-        // committed once, each with its own version
-        #expect(onCallerThread() == held)
-        #expect(results.allSatisfy { $0.status == .applied })
-        #expect(Set(results.compactMap(\.version)).count == 40)
-        #expect(try await engine.sequence(profileId: "p") == 45)
-        #expect(try await create("after").status == .applied)
-        #expect(onCallerThread() == held + 1)
+    static func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw CancellationError() }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// A push of two creates (not a short write: it never runs on its caller's thread).
+    static func pushTwo(_ engine: SyncEngine, _ id: String) async throws -> [OperationResult] {
+        let ops = ["\(id)-a", "\(id)-b"].map { SyncOperation(opId: "op-\($0)", type: .create, collection: "notes", id: $0, data: ["text": .string($0)]) }
+        return try await engine.push(PushRequest(profileId: "p", clientId: nil, operations: ops)).results
+    }
+
+    /// Writes that queue while the writer is busy commit together, in one transaction: each in
+    /// its own savepoint, so one that throws is undone alone and gets its own error.
+    @Test func queuedWritesShareOneCommitAndAFailingOneIsUndoneAlone() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try await Self.storeWithOneUser(in: directory)
+        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
+        let sequenceBefore = try await engine.sequence(profileId: "p")
+        struct Refused: Error {}
+
+        // Given 10 pushes and one write that raises the profile's sequence, then throws, all
+        // queued while a long write holds the writer
+        let (pushes, failure) = try await Self.whileTheWriterIsHeld(store, inFlight: 12) {
+            async let failing: Result<Void, any Error> = {
+                do {
+                    try await store.write(profileId: "p") { tx in
+                        try (tx as! SQLiteSyncTransaction).db.execute(sql: "UPDATE profiles SET seq = seq + 1000 WHERE id = 'p'")
+                        throw Refused()
+                    }
+                    return .success(())
+                } catch { return .failure(error) }
+            }()
+            let pushes = try await withThrowingTaskGroup(of: [OperationResult].self) { group in
+                for index in 0..<10 { group.addTask { try await Self.pushTwo(engine, "group-\(index)") } }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            return (pushes, await failing)
+        }
+
+        // Then the 11 shared one transaction; the pushes applied, each with its own versions,
+        // and the failing write got its own error with nothing of it left
+        #expect(store.writeGroups.sharedCommits.load(ordering: .relaxed) == 1)
+        #expect(store.writeGroups.writesInSharedCommits.load(ordering: .relaxed) == 11)
+        #expect(pushes.count == 20 && pushes.allSatisfy { $0.status == .applied })
+        #expect(Set(pushes.compactMap(\.version)).count == 20)
+        if case .failure(let error) = failure { #expect(error is Refused) } else { Issue.record("the failing write succeeded") }
+        #expect(try await engine.sequence(profileId: "p") == sequenceBefore + 20)
+    }
+
+    /// A write that ends the whole transaction (SQLite rolls back on its own after some I/O
+    /// errors; here an explicit ROLLBACK) takes its group with it: no write of the group is
+    /// acknowledged, and none is applied, neither those before it (rolled back with it) nor
+    /// those after it (GRDB refuses their statements too: "Transaction was aborted").
+    @Test func aWriteThatEndsTheTransactionFailsItsWholeGroup() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try await Self.storeWithOneUser(in: directory)
+        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
+        let sequenceBefore = try await engine.sequence(profileId: "p")
+        struct Ended: Error {}
+
+        // Given two pushes, one write that rolls the transaction back, then two more pushes,
+        // queued in that order
+        let outcomes = try await Self.whileTheWriterIsHeld(store, inFlight: 6) {
+            var writes: [Task<Bool, Never>] = []
+            for index in 0..<5 {
+                writes.append(
+                    Task {
+                        if index != 2 { return (try? await Self.pushTwo(engine, "lost-\(index)")) != nil }
+                        return (try? await store.write(profileId: "p") { tx in
+                            try (tx as! SQLiteSyncTransaction).db.execute(sql: "ROLLBACK")
+                            throw Ended()
+                        }) != nil
+                    })
+                try await Self.waitUntil { store.writesInFlight.load(ordering: .relaxed) == 2 + index }
+            }
+            var outcomes: [Bool] = []
+            for write in writes { outcomes.append(await write.value) }
+            return outcomes
+        }
+
+        // Then every write of the group failed and the profile is as before
+        #expect(outcomes.count == 5 && outcomes.allSatisfy { !$0 })
+        #expect(try await engine.sequence(profileId: "p") == sequenceBefore)
+        let records = try await store.read { reader in try reader.allRecords("p", "notes", includeDeleted: true) }
+        #expect(records.isEmpty)
+        // And the next write commits
+        #expect(try await Self.pushTwo(engine, "after").allSatisfy { $0.status == .applied })
+    }
+
+    /// A queued write whose caller is cancelled before its group starts is dropped.
+    @Test func aQueuedWriteCancelledBeforeItsGroupIsNotApplied() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try await Self.storeWithOneUser(in: directory)
+        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
+        let sequenceBefore = try await engine.sequence(profileId: "p")
+
+        // Given a push queued while a long write holds the writer, and cancelled there
+        let outcome: Result<[OperationResult], any Error>
+        do {
+            outcome = .success(try await Self.whileTheWriterIsHeld(store, inFlight: 2, queued: { try await Self.pushTwo(engine, "cancelled") }) { $0.cancel() })
+        } catch {
+            outcome = .failure(error)
+        }
+
+        // Then it ends with CancellationError, and nothing of it was written
+        if case .failure(let error) = outcome { #expect(error is CancellationError) } else { Issue.record("the cancelled push was applied") }
+        #expect(try await engine.sequence(profileId: "p") == sequenceBefore)
     }
 
     /// A prepared store in `directory` holding user `u` with its default profile `p`.

@@ -1,4 +1,5 @@
 import CSQLiteTuning
+import CairnCore
 import Foundation
 import GRDB
 
@@ -6,8 +7,17 @@ import GRDB
 /// `synchronous=FULL` like the server's store, into a table shaped like the server's `records`
 /// table (its columns, primary key and indexes, a JSON text column), with a reused prepared
 /// statement. No HTTP, no engine, no change log. Runs on the same disk as the server's data.
+///
+/// The rows are the ones the server stores for the push workload's creates, column for column
+/// and byte for byte in length: a profile id as long as the server's (a UUID), the bookmark's
+/// data as the server stores it (its fields and the tree fields it adds), a stamp named after
+/// the client, the fractional positions the server gives 10,000 appends to one folder. Up to
+/// session 13 the rows were shorter (a 3-character profile id, two data fields, 8-character
+/// positions), which made the floor faster than the same writes are; that shape is still
+/// measured (`raw.insert.short-rows`) so that older figures compare.
 struct RawBaseline {
     static let insertID = "raw.insert"
+    static let insertShortRowsID = "raw.insert.short-rows"
     static let insertOneTransactionID = "raw.insert.one-transaction"
     static let updateP50ID = "raw.update.p50"
     static let updateP99ID = "raw.update.p99"
@@ -58,7 +68,7 @@ struct RawBaseline {
 
     static let readSQL = """
         SELECT collection, id, version, data, deleted, created_at, updated_at FROM records
-        WHERE profile_id = 'raw' AND version > ? ORDER BY version
+        WHERE profile_id = ? AND version > ? ORDER BY version
         """
 
     /// Opens a fresh database at `path` the way the server opens its store, and checks it is in
@@ -80,28 +90,55 @@ struct RawBaseline {
         return pool
     }
 
-    /// The column values of row `index` of `profile`, built before any clock starts.
-    static func arguments(profile: String, index: Int) -> StatementArguments {
-        let data = #"{"title":"Bookmark \#(index)","url":"https://example.com/p/\#(index)"}"#
-        let now: Int64 = 1_700_000_000_000 + Int64(index)
-        return [profile, "p-\(index)", index + 1, data, "001700000000000-000000-raw", String(format: "a%07d", index), now, now, index + 1]
+    /// A profile id as long as the server's (a lowercase UUID), one per table of rows.
+    static let profileId = "6f1d3c2a-9b84-4e57-a0c6-3d2e8f71b5a9"
+    static let bulkProfileId = "0b7e9a41-25c3-4f8d-b6e2-8c1f4a9d3e70"
+
+    /// The column values of rows `indices` of `profile`, as the server stores the push workload's
+    /// creates (`Pusher.creates("p", …)` into folder `other`), built before any clock starts.
+    static func rows(profile: String, _ indices: Range<Int>) -> [StatementArguments] {
+        var position: String?
+        return indices.map { index in
+            let key = FractionalIndex.between(position, nil)
+            position = key
+            let now: Int64 = 1_795_000_000_000 + Int64(index)
+            let data = #"{"tags":[],"dateAdded":\#(now),"title":"Bookmark \#(index)","position":"\#(key)","isFolder":false,"dateModified":\#(now),"parentId":"other","url":"https://example.com/p/\#(index)"}"#
+            let hlc = "00\(now)-000000-bench-push"
+            return [profile, "p-\(index)", index + 1, data, hlc, key, now, now, index + 1]
+        }
+    }
+
+    /// The rows measured up to session 13: shorter than the server's (see the type's comment).
+    static func shortRows(profile: String, _ indices: Range<Int>) -> [StatementArguments] {
+        indices.map { index in
+            let data = #"{"title":"Bookmark \#(index)","url":"https://example.com/p/\#(index)"}"#
+            let now: Int64 = 1_700_000_000_000 + Int64(index)
+            return [profile, "p-\(index)", index + 1, data, "001700000000000-000000-raw", String(format: "a%07d", index), now, now, index + 1]
+        }
+    }
+
+    /// Inserts `rows` in transactions of `batchSize`: rows per second.
+    private func insertRate(_ pool: DatabasePool, _ rows: [StatementArguments], budget: Budget) throws -> Double {
+        let start = ContinuousClock.now
+        for first in stride(from: 0, to: rows.count, by: self.batchSize) {
+            try budget.check()
+            try pool.write { db in
+                let statement = try db.cachedStatement(sql: Self.insertSQL)
+                for arguments in rows[first..<min(first + self.batchSize, rows.count)] { try statement.execute(arguments: arguments) }
+            }
+        }
+        return Double(rows.count) / (ContinuousClock.now - start).seconds
     }
 
     func run(directory: URL, budget: Budget) throws -> [Figure] {
         let pool = try Self.open(directory.appendingPathComponent("raw.sqlite").path)
-        let rows = (0..<self.rows).map { Self.arguments(profile: "raw", index: $0) }
+        // The short rows first, in a database of their own, so that the measured table starts
+        // as empty as the server's.
+        let shortPool = try Self.open(directory.appendingPathComponent("raw-short.sqlite").path)
+        let shortRate = try self.insertRate(shortPool, Self.shortRows(profile: "raw", 0..<self.rows), budget: budget)
+        let rate = try self.insertRate(pool, Self.rows(profile: Self.profileId, 0..<self.rows), budget: budget)
 
-        let insertStart = ContinuousClock.now
-        for start in stride(from: 0, to: rows.count, by: self.batchSize) {
-            try budget.check()
-            try pool.write { db in
-                let statement = try db.cachedStatement(sql: Self.insertSQL)
-                for arguments in rows[start..<min(start + self.batchSize, rows.count)] { try statement.execute(arguments: arguments) }
-            }
-        }
-        let insertTime = ContinuousClock.now - insertStart
-
-        let bulk = (0..<self.oneTransactionRows).map { Self.arguments(profile: "raw-bulk", index: $0) }
+        let bulk = Self.rows(profile: Self.bulkProfileId, 0..<self.oneTransactionRows)
         let (_, bulkTime) = try ContinuousClock.timedSync {
             try pool.write { db in
                 let statement = try db.cachedStatement(sql: Self.insertSQL)
@@ -117,7 +154,7 @@ struct RawBaseline {
         for index in 0..<self.updates {
             try budget.check()
             let version = self.rows + index + 1
-            let arguments: StatementArguments = [#"{"title":"Edited \#(index)","url":"https://example.com/p/0"}"#, version, version, "raw", "p-0"]
+            let arguments: StatementArguments = [#"{"title":"Edited \#(index)","url":"https://example.com/p/0"}"#, version, version, Self.profileId, "p-0"]
             let (_, elapsed) = try ContinuousClock.timedSync {
                 try pool.write { db in
                     try db.cachedStatement(sql: Self.updateSQL).execute(arguments: arguments)
@@ -129,7 +166,11 @@ struct RawBaseline {
         return [
             Figure(
                 id: Self.insertID, workload: "raw", label: "insert, \(self.rows) rows in transactions of \(self.batchSize)",
-                value: Double(self.rows) / insertTime.seconds, unit: "rows/s"),
+                value: rate, unit: "rows/s"),
+            Figure(
+                id: Self.insertShortRowsID, workload: "raw",
+                label: "insert of the shorter rows measured up to session 13, \(self.rows) in transactions of \(self.batchSize)",
+                value: shortRate, unit: "rows/s"),
             Figure(
                 id: Self.insertOneTransactionID, workload: "raw", label: "insert, \(self.oneTransactionRows) rows in one transaction",
                 value: bulkTime.seconds, unit: "s"),
@@ -153,7 +194,7 @@ struct RawBaseline {
             let (records, elapsed) = try ContinuousClock.timedSync {
                 try pool.read { db in
                     try RawRecord.fetchAll(
-                        db, sql: Self.readSQL, arguments: [since])
+                        db, sql: Self.readSQL, arguments: [Self.profileId, since])
                 }
             }
             let count = records.count

@@ -28,6 +28,9 @@ public final class SQLiteSyncStore: SyncStore {
     let writesInFlight = Atomic<Int>(0)
     /// How many short ones ran on their caller's thread (for tests).
     let writesOnCallerThread = Atomic<Int>(0)
+    /// The other writes of ``write(profileId:short:_:)``: those that queue while the writer is
+    /// busy share a transaction (group commit).
+    let writeGroups: WriteGroups
 
     /// Opens (creating if needed) the database at `path`.
     /// - Parameters:
@@ -52,6 +55,7 @@ public final class SQLiteSyncStore: SyncStore {
         // Before the first connection: no process-wide allocation mutex between connections.
         _ = cairn_sqlite_disable_memstatus()
         self.pool = try DatabasePool(path: path, configuration: configuration)
+        self.writeGroups = WriteGroups(pool: self.pool)
         // DatabasePool switches the writer to WAL *after* prepareDatabase and sets NORMAL there:
         // set FULL again on the writer connection, the only one that commits.
         try self.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
@@ -461,9 +465,10 @@ public final class SQLiteSyncStore: SyncStore {
         // (GRDB's writer queue runs a synchronous call on its caller): that saves the two thread
         // switches of the hop to the writer queue and back, most of a lone write's cost above
         // its fsync. Long writes (imports, purges, batches), and any write that finds another
-        // under way, wait for the writer without holding a cooperative thread. A short write can
-        // still wait on this thread for the length of a store write outside this method (an
-        // account change, an audit row), which are all single statements.
+        // under way, wait for the writer without holding a cooperative thread, and those that
+        // queue while it is busy share its next transaction and fsync (`WriteGroups`). A short
+        // write can still wait on this thread for the length of a store write outside this
+        // method (an account change, an audit row), which are all single statements.
         let alone = self.writesInFlight.add(1, ordering: .acquiringAndReleasing).newValue == 1
         defer { self.writesInFlight.subtract(1, ordering: .acquiringAndReleasing) }
         let (value, deletedProfile): (T, Bool)
@@ -471,7 +476,7 @@ public final class SQLiteSyncStore: SyncStore {
             self.writesOnCallerThread.add(1, ordering: .relaxed)
             (value, deletedProfile) = try self.writeOnThisThread(transaction)
         } else {
-            (value, deletedProfile) = try await self.pool.write(transaction)
+            (value, deletedProfile) = try await self.writeGroups.write(transaction)
         }
         if deletedProfile { self.profileRefs.invalidateAll() }
         return value
