@@ -275,7 +275,7 @@ public final class CairnClient: Sendable {
             }
             if due && !Task.isCancelled {
                 do {
-                    try await self.syncNow()
+                    _ = try await self.syncNow()
                     attempt = 0
                     retryAt = nil
                     lastSeenPending = (try? await self.replica.pendingCount()) ?? -1
@@ -545,7 +545,7 @@ public final class CairnClient: Sendable {
             configuration: .init(maxFrameSize: 1 << 20, additionalHeaders: [.authorization: "Bearer \(token)"]),
             logger: self.logger
         ) { inbound, outbound, _ in
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for try await message in inbound.messages(maxSize: 1 << 21) {
                         guard case .text(let text) = message else { continue }
