@@ -85,7 +85,7 @@ struct SQLiteStoreTests {
     /// as the STRICT column wants it, an empty text or blob stays empty (not NULL), a statement is
     /// reused after a refusal, and SQLite's refusals come back as GRDB's errors with their codes.
     @Test func directStatementsBindEveryTypeAndReportSQLiteErrors() throws {
-        let queue = try DatabaseQueue()
+        let queue = try Self.scratchQueue()
         try queue.write { db in
             try db.execute(sql: "CREATE TABLE t (k TEXT PRIMARY KEY NOT NULL, s TEXT, n INTEGER, b BLOB, f INTEGER NOT NULL) STRICT")
             let sql = "INSERT INTO t (k, s, n, b, f) VALUES (?, ?, ?, ?, ?)"
@@ -165,7 +165,7 @@ struct SQLiteStoreTests {
     /// (as GRDB reports the interrupts it makes for cancelled async accesses), SQLite's own error
     /// otherwise; nothing is written either way.
     @Test func anInterruptedDirectStatementInACancelledTaskThrowsCancellationError() async throws {
-        let queue = try DatabaseQueue()
+        let queue = try Self.scratchQueue()
         try await queue.write { db in try db.execute(sql: "CREATE TABLE t (k TEXT PRIMARY KEY NOT NULL) STRICT") }
         /// Runs one insert with a progress handler that interrupts SQLite at its first step.
         @Sendable func interruptedInsert() throws {
@@ -402,6 +402,7 @@ struct SQLiteStoreTests {
     ) async throws -> T {
         let started = Flag()
         let released = Flag()
+        defer { released.raise() }
         let holding = Task {
             try await store.write(profileId: "p") { _ in
                 started.raise()
@@ -410,19 +411,40 @@ struct SQLiteStoreTests {
         }
         try await Self.waitUntil { started.isRaised }
         let waiting = Task { try await queued() }
-        try await Self.waitUntil { store.writesInFlight.load(ordering: .relaxed) == inFlight }
+        // Every write but the holder's in the queue, not only under way.
+        try await Self.waitUntil {
+            store.writesInFlight.load(ordering: .relaxed) == inFlight && store.writeGroups.queued == inFlight - 1
+        }
         beforeRelease(waiting)
         released.raise()
         try await holding.value
         return try await waiting.value
     }
 
+    struct TimedOut: Error {}
+
     static func waitUntil(_ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(20)
         while !condition() {
-            guard ContinuousClock.now < deadline else { throw CancellationError() }
+            guard ContinuousClock.now < deadline else { throw TimedOut() }
             try await Task.sleep(for: .milliseconds(2))
         }
+    }
+
+    /// Starts `writes` one after the other, each once the one before is under way, so that they
+    /// queue in that order; returns their outcomes in that order.
+    static func inOrder(
+        _ store: SQLiteSyncStore, _ writes: [@Sendable () async throws -> Void]
+    ) async throws -> [Result<Void, any Error>] {
+        let base = store.writesInFlight.load(ordering: .relaxed)
+        var tasks: [Task<Void, any Error>] = []
+        for (index, write) in writes.enumerated() {
+            tasks.append(Task { try await write() })
+            if index < writes.count - 1 { try await Self.waitUntil { store.writesInFlight.load(ordering: .relaxed) == base + index + 1 } }
+        }
+        var outcomes: [Result<Void, any Error>] = []
+        for task in tasks { outcomes.append(await task.result) }
+        return outcomes
     }
 
     /// A push of two creates (not a short write: it never runs on its caller's thread).
@@ -446,7 +468,7 @@ struct SQLiteStoreTests {
         let (pushes, failure) = try await Self.whileTheWriterIsHeld(store, inFlight: 12) {
             async let failing: Result<Void, any Error> = {
                 do {
-                    try await store.write(profileId: "p") { tx in
+                    try await store.write(profileId: "p", operations: 1) { tx in
                         try (tx as! SQLiteSyncTransaction).db.execute(sql: "UPDATE profiles SET seq = seq + 1000 WHERE id = 'p'")
                         throw Refused()
                     }
@@ -485,30 +507,110 @@ struct SQLiteStoreTests {
         // Given two pushes, one write that rolls the transaction back, then two more pushes,
         // queued in that order
         let outcomes = try await Self.whileTheWriterIsHeld(store, inFlight: 6) {
-            var writes: [Task<Bool, Never>] = []
-            for index in 0..<5 {
-                writes.append(
-                    Task {
-                        if index != 2 { return (try? await Self.pushTwo(engine, "lost-\(index)")) != nil }
-                        return (try? await store.write(profileId: "p") { tx in
+            try await Self.inOrder(
+                store,
+                (0..<5).map { index in
+                    if index != 2 { return { _ = try await Self.pushTwo(engine, "lost-\(index)") } }
+                    return {
+                        try await store.write(profileId: "p", operations: 1) { tx in
                             try (tx as! SQLiteSyncTransaction).db.execute(sql: "ROLLBACK")
                             throw Ended()
-                        }) != nil
-                    })
-                try await Self.waitUntil { store.writesInFlight.load(ordering: .relaxed) == 2 + index }
-            }
-            var outcomes: [Bool] = []
-            for write in writes { outcomes.append(await write.value) }
-            return outcomes
+                        }
+                    }
+                })
         }
 
-        // Then every write of the group failed and the profile is as before
-        #expect(outcomes.count == 5 && outcomes.allSatisfy { !$0 })
+        // Then the write that ended it got its own error, every other write of the group
+        // GroupRolledBack, and the profile is as before
+        for (index, outcome) in outcomes.enumerated() {
+            guard case .failure(let error) = outcome else {
+                Issue.record("write \(index) succeeded")
+                continue
+            }
+            if index == 2 { #expect(error is Ended) } else { #expect(error is WriteGroups.GroupRolledBack) }
+        }
+        #expect(outcomes.count == 5)
         #expect(try await engine.sequence(profileId: "p") == sequenceBefore)
         let records = try await store.read { reader in try reader.allRecords("p", "notes", includeDeleted: true) }
         #expect(records.isEmpty)
         // And the next write commits
         #expect(try await Self.pushTwo(engine, "after").allSatisfy { $0.status == .applied })
+    }
+
+    /// A group whose commit fails (here a deferred foreign key) answers that error to every
+    /// write of it, and applies none.
+    @Test func aGroupWhoseCommitFailsAppliesNothing() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try await Self.storeWithOneUser(in: directory)
+        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
+        let sequenceBefore = try await engine.sequence(profileId: "p")
+
+        // Given a push, a write that leaves a change of a profile that does not exist (checked
+        // only at the commit), and another push, queued in that order
+        let outcomes = try await Self.whileTheWriterIsHeld(store, inFlight: 4) {
+            try await Self.inOrder(
+                store,
+                [
+                    { _ = try await Self.pushTwo(engine, "first") },
+                    {
+                        try await store.write(profileId: "p", operations: 1) { tx in
+                            let db = (tx as! SQLiteSyncTransaction).db
+                            try db.execute(sql: "PRAGMA defer_foreign_keys = ON")
+                            try db.execute(
+                                sql: "INSERT INTO changes (profile_id, seq, collection, record_id, type, at) VALUES ('nobody', 1, 'notes', 'x', 'create', 1)")
+                        }
+                    },
+                    { _ = try await Self.pushTwo(engine, "last") },
+                ])
+        }
+
+        // Then all three failed with the commit's error, and nothing of them is stored
+        #expect(outcomes.count == 3)
+        for outcome in outcomes {
+            guard case .failure(let error) = outcome else {
+                Issue.record("a write of the group succeeded")
+                continue
+            }
+            #expect((error as? DatabaseError)?.resultCode == .SQLITE_CONSTRAINT)
+        }
+        #expect(try await engine.sequence(profileId: "p") == sequenceBefore)
+        let records = try await store.read { reader in try reader.allRecords("p", "notes", includeDeleted: true) }
+        #expect(records.isEmpty)
+    }
+
+    /// Only pushes share a transaction, in queue order, up to 32 writes and 1,000 ops: another
+    /// write (an import, a purge) runs alone, and so does a push that would take a group past
+    /// 1,000 ops.
+    @Test func onlyPushesThatFitShareATransaction() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try await Self.storeWithOneUser(in: directory)
+        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
+        let big = (0..<999).map { SyncOperation(opId: "op-big-\($0)", type: .create, collection: "notes", id: "big-\($0)", data: ["n": .number(Double($0))]) }
+
+        // Given, in this order: two pushes, a write that is not a push, two pushes, a push of
+        // 999 ops
+        let outcomes = try await Self.whileTheWriterIsHeld(store, inFlight: 7) {
+            try await Self.inOrder(
+                store,
+                [
+                    { _ = try await Self.pushTwo(engine, "a") },
+                    { _ = try await Self.pushTwo(engine, "b") },
+                    { try await store.write(profileId: "p") { _ in } },
+                    { _ = try await Self.pushTwo(engine, "c") },
+                    { _ = try await Self.pushTwo(engine, "d") },
+                    { _ = try await engine.push(PushRequest(profileId: "p", clientId: nil, operations: big)) },
+                ])
+        }
+
+        // Then they ran as a, b together; the other write alone; c, d together; the big push
+        // alone (c, d and it hold 1,003 ops)
+        #expect(outcomes.count == 6)
+        for outcome in outcomes { if case .failure(let error) = outcome { Issue.record("a write failed: \(error)") } }
+        #expect(store.writeGroups.sharedCommits.load(ordering: .relaxed) == 2)
+        #expect(store.writeGroups.writesInSharedCommits.load(ordering: .relaxed) == 4)
+        #expect(try await store.read { reader in try reader.allRecords("p", "notes", includeDeleted: false) }.count == 8 + 999)
     }
 
     /// A queued write whose caller is cancelled before its group starts is dropped.
@@ -530,6 +632,15 @@ struct SQLiteStoreTests {
         // Then it ends with CancellationError, and nothing of it was written
         if case .failure(let error) = outcome { #expect(error is CancellationError) } else { Issue.record("the cancelled push was applied") }
         #expect(try await engine.sequence(profileId: "p") == sequenceBefore)
+    }
+
+    /// An in-memory database for a test. SQLite can be configured only before it starts, once
+    /// per process, and the tests of this suite run in parallel: like the store, the queue turns
+    /// memory statistics off first, or `memoryStatisticsAreOffBeforeTheFirstConnection` would
+    /// fail whenever this queue opened before any store.
+    static func scratchQueue() throws -> DatabaseQueue {
+        _ = cairn_sqlite_disable_memstatus()
+        return try DatabaseQueue()
     }
 
     /// A prepared store in `directory` holding user `u` with its default profile `p`.

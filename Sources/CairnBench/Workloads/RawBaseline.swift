@@ -10,11 +10,14 @@ import GRDB
 ///
 /// The rows are the ones the server stores for the push workload's creates, column for column
 /// and byte for byte in length: a profile id as long as the server's (a UUID), the bookmark's
-/// data as the server stores it (its fields and the tree fields it adds), a stamp named after
-/// the client, the fractional positions the server gives 10,000 appends to one folder. Up to
-/// session 13 the rows were shorter (a 3-character profile id, two data fields, 8-character
-/// positions), which made the floor faster than the same writes are; that shape is still
-/// measured (`raw.insert.short-rows`) so that older figures compare.
+/// data as the server stores it (its fields and the tree fields it adds), the server's stamp
+/// (the bench's ops carry none), the fractional positions the server gives 10,000 appends to
+/// one folder. Up to session 13 the rows were shorter (a 3-character profile id and two data
+/// fields, though 8-character positions, longer than the server's), which made the floor
+/// faster than the same writes are; that shape is still measured (`raw.insert.short-rows`) so
+/// that older figures compare. The one-transaction insert (the import's counterpart) writes
+/// the same push-shaped rows, not the import's (whose ids and parents are UUIDs); the update
+/// rewrites a row's data with data of the same shape.
 struct RawBaseline {
     static let insertID = "raw.insert"
     static let insertShortRowsID = "raw.insert.short-rows"
@@ -103,7 +106,7 @@ struct RawBaseline {
             position = key
             let now: Int64 = 1_795_000_000_000 + Int64(index)
             let data = #"{"tags":[],"dateAdded":\#(now),"title":"Bookmark \#(index)","position":"\#(key)","isFolder":false,"dateModified":\#(now),"parentId":"other","url":"https://example.com/p/\#(index)"}"#
-            let hlc = "00\(now)-000000-bench-push"
+            let hlc = "00\(now)-000000-server"
             return [profile, "p-\(index)", index + 1, data, hlc, key, now, now, index + 1]
         }
     }
@@ -154,7 +157,9 @@ struct RawBaseline {
         for index in 0..<self.updates {
             try budget.check()
             let version = self.rows + index + 1
-            let arguments: StatementArguments = [#"{"title":"Edited \#(index)","url":"https://example.com/p/0"}"#, version, version, Self.profileId, "p-0"]
+            let now = 1_795_000_000_000 + version
+            let data = #"{"tags":[],"dateAdded":1795000000000,"title":"Edited \#(index)","position":"V","isFolder":false,"dateModified":\#(now),"parentId":"other","url":"https://example.com/p/0"}"#
+            let arguments: StatementArguments = [data, version, now, Self.profileId, "p-0"]
             let (_, elapsed) = try ContinuousClock.timedSync {
                 try pool.write { db in
                     try db.cachedStatement(sql: Self.updateSQL).execute(arguments: arguments)

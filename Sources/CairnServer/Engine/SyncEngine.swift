@@ -49,7 +49,7 @@ public struct SyncEngine: Sendable {
         let limits = self.limits
         let outcome: PushOutcome
         do {
-            outcome = try await self.store.write(profileId: request.profileId, short: request.operations.count == 1) { tx in
+            outcome = try await self.store.write(profileId: request.profileId, operations: request.operations.count) { tx in
                 // Timestamps are taken under the write lock, so they follow commit order.
                 let now = clock.nowMilliseconds
                 guard let profile = try tx.profileState(request.profileId) else { throw CairnError.notFound("Profile") }

@@ -122,9 +122,12 @@ public protocol SyncStore: Sendable {
 
     /// Runs `body` in one write transaction holding `profileId`'s write lock; commits when it
     /// returns (durably: nothing is acknowledged before the commit is on disk) and rolls back
-    /// when it throws. `short`: the caller expects a transaction of a few statements (one op),
-    /// which the store may run on the calling thread when nothing else is writing.
-    func write<T: Sendable>(profileId: String, short: Bool, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T
+    /// when it throws. `operations`: the number of ops when the write is a push (`nil` for any
+    /// other write: an import, a purge, a profile's deletion). The store may run a one-op push
+    /// on the calling thread when nothing else is writing, and may run pushes that wait for the
+    /// writer in one shared transaction, each in a savepoint of its own (group commit); a push
+    /// is then still all or nothing, and answered only after the shared commit.
+    func write<T: Sendable>(profileId: String, operations: Int?, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T
 
     /// Ids of every live profile (for maintenance such as tombstone purging).
     func profileIds() async throws -> [String]
@@ -142,8 +145,9 @@ public protocol SyncStore: Sendable {
 }
 
 extension SyncStore {
-    /// ``write(profileId:short:_:)`` of a transaction that may be long (an import, a purge, a batch).
+    /// ``write(profileId:operations:_:)`` of a write that is not a push (an import, a purge, a
+    /// profile's deletion): it runs alone.
     public func write<T: Sendable>(profileId: String, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T {
-        try await self.write(profileId: profileId, short: false, body)
+        try await self.write(profileId: profileId, operations: nil, body)
     }
 }

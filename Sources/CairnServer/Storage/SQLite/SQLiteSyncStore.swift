@@ -24,12 +24,12 @@ public final class SQLiteSyncStore: SyncStore {
     /// Profile ids and names by (user, id or name): every request resolves its profile.
     /// Emptied whenever a profile is created, renamed or deleted.
     let profileRefs = LookupCache<ProfileRef>()
-    /// Transactions of ``write(profileId:short:_:)`` begun and not yet ended.
+    /// Writes of ``write(profileId:operations:_:)`` under way (queued or running).
     let writesInFlight = Atomic<Int>(0)
-    /// How many short ones ran on their caller's thread (for tests).
+    /// How many one-op pushes ran on their caller's thread (for tests).
     let writesOnCallerThread = Atomic<Int>(0)
-    /// The other writes of ``write(profileId:short:_:)``: those that queue while the writer is
-    /// busy share a transaction (group commit).
+    /// The other writes of ``write(profileId:operations:_:)`` wait for the writer here; pushes
+    /// that wait together share a transaction (group commit).
     let writeGroups: WriteGroups
 
     /// Opens (creating if needed) the database at `path`.
@@ -455,28 +455,28 @@ public final class SQLiteSyncStore: SyncStore {
 
     // MARK: Sync data
 
-    public func write<T: Sendable>(profileId: String, short: Bool, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T {
+    public func write<T: Sendable>(profileId: String, operations: Int?, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T {
         // SQLite has one writer: the transaction itself is the profile's write lock.
         let transaction = { @Sendable (db: Database) throws -> (T, Bool) in
             let transaction = SQLiteSyncTransaction(db)
             return (try body(transaction), transaction.deletedProfile)
         }
-        // A short write that finds no other write of this method under way runs on this thread
+        // A one-op push that finds no other write of this method under way runs on this thread
         // (GRDB's writer queue runs a synchronous call on its caller): that saves the two thread
         // switches of the hop to the writer queue and back, most of a lone write's cost above
-        // its fsync. Long writes (imports, purges, batches), and any write that finds another
-        // under way, wait for the writer without holding a cooperative thread, and those that
-        // queue while it is busy share its next transaction and fsync (`WriteGroups`). A short
-        // write can still wait on this thread for the length of a store write outside this
-        // method (an account change, an audit row), which are all single statements.
+        // its fsync. Other writes, and any write that finds another under way, wait for the
+        // writer without holding a cooperative thread (`WriteGroups`), where pushes that wait
+        // together share a transaction and its fsync. A one-op push can still wait on this
+        // thread for the length of a store write outside this method (an account change, an
+        // audit row), which are all single statements.
         let alone = self.writesInFlight.add(1, ordering: .acquiringAndReleasing).newValue == 1
         defer { self.writesInFlight.subtract(1, ordering: .acquiringAndReleasing) }
         let (value, deletedProfile): (T, Bool)
-        if short && alone {
+        if operations == 1 && alone {
             self.writesOnCallerThread.add(1, ordering: .relaxed)
             (value, deletedProfile) = try self.writeOnThisThread(transaction)
         } else {
-            (value, deletedProfile) = try await self.writeGroups.write(transaction)
+            (value, deletedProfile) = try await self.writeGroups.write(operations: operations, transaction)
         }
         if deletedProfile { self.profileRefs.invalidateAll() }
         return value

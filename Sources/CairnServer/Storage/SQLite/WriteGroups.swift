@@ -1,22 +1,34 @@
 import GRDB
 import Synchronization
 
-/// Group commit: the writes that queue while the writer is busy share its next transaction, and
+/// Group commit: the pushes that queue while the writer is busy share its next transaction, and
 /// so one commit and one fsync, instead of one each. SQLite has one writer, so concurrent pushes
-/// (four devices of four users) used to commit one after the other; a commit is about a seventh
-/// of a 100-op push's server time.
+/// (four devices of four users) used to commit one after the other. On a disk whose fsync takes
+/// milliseconds (an SD card, a consumer SSD) that wait is most of a push's time.
+///
+/// A group takes, in the order they queued, up to 32 pushes holding up to 1,000 ops in all (a
+/// push above that runs alone). Other writes (an import, a purge, a profile's deletion) always
+/// run alone, so a push never waits for the commit of a long write it did not queue behind.
 ///
 /// Each write of a group runs in a savepoint of its own: one that throws is rolled back to it and
 /// gets its own error, and the others commit, as if each had had its transaction. No write is
-/// answered before the group's commit is durable; when the commit fails, or an error ends the
-/// whole transaction (SQLite rolls back on its own after some I/O errors), every write of the
-/// group gets that error and none of them is applied. A write whose caller is cancelled before
-/// its group starts is dropped (`CancellationError`); once started, it runs to its end.
+/// answered before the group's commit is durable. When the commit fails every write of the group
+/// gets its error; when a write's error ended the whole transaction (SQLite rolls back on its own
+/// after some I/O errors) that write gets its own error and the others `GroupRolledBack`. Either
+/// way none of them is applied. A write whose caller is cancelled before its group starts is
+/// dropped (`CancellationError`); once started it runs to its end (a caller's cancellation does
+/// not interrupt a transaction that holds other callers' writes).
 ///
 /// A group of one runs exactly as a transaction of its own: no savepoint.
 final class WriteGroups: Sendable {
-    /// The most writes one transaction takes (a push holds at most `maxOpsPerPush` ops).
-    static let maximumGroup = 32
+    /// The most writes, and the most ops, one shared transaction takes.
+    static let maximumWrites = 32
+    static let maximumOperations = 1_000
+
+    /// The error of the other writes of a group whose transaction one write's error ended.
+    struct GroupRolledBack: Error, CustomStringConvertible {
+        var description: String { "The transaction was rolled back by another write it was shared with" }
+    }
 
     private struct State {
         var queue: [QueuedWrite] = []
@@ -34,9 +46,14 @@ final class WriteGroups: Sendable {
         self.pool = pool
     }
 
-    /// Runs `transaction` in the next group and returns its value once that group has committed.
-    func write<T: Sendable>(_ transaction: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let write = TypedQueuedWrite(transaction)
+    /// Writes waiting for their group (for tests).
+    var queued: Int { self.state.withLock { $0.queue.count } }
+
+    /// Runs `transaction` alone or, for a push of `operations` ops, in the next group, and
+    /// returns its value once its transaction has committed.
+    func write<T: Sendable>(operations: Int?, _ transaction: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try Task.checkCancellation()
+        let write = TypedQueuedWrite(operations: operations, transaction)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 write.continuation = continuation
@@ -54,12 +71,27 @@ final class WriteGroups: Sendable {
         }
     }
 
+    /// The next group: the first write, and the pushes after it that fit.
+    private static func takeGroup(from queue: inout [QueuedWrite]) -> [QueuedWrite] {
+        guard !queue.isEmpty else { return [] }
+        let first = queue.removeFirst()
+        var group = [first]
+        guard var operations = first.operations else { return group }
+        while group.count < Self.maximumWrites, let next = queue.first, let more = next.operations,
+            operations + more <= Self.maximumOperations
+        {
+            operations += more
+            group.append(next)
+            queue.removeFirst()
+        }
+        return group
+    }
+
     /// Runs groups until the queue is empty.
     private func drain() async {
         while true {
             let group: [QueuedWrite] = self.state.withLock { state in
-                let taken = Array(state.queue.prefix(Self.maximumGroup))
-                state.queue.removeFirst(taken.count)
+                let taken = Self.takeGroup(from: &state.queue)
                 if taken.isEmpty { state.draining = false }
                 return taken
             }
@@ -90,7 +122,7 @@ final class WriteGroups: Sendable {
                     } catch {
                         if write.error == nil { write.error = error }
                         // SQLite ended the whole transaction: nothing of the group is left.
-                        guard db.isInsideTransaction else { throw error }
+                        guard db.isInsideTransaction else { throw GroupRolledBack() }
                         try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT grouped_write").execute()
                         try db.cachedStatement(sql: "RELEASE SAVEPOINT grouped_write").execute()
                     }
@@ -102,8 +134,8 @@ final class WriteGroups: Sendable {
             }
             for write in writes { write.finish(nil) }
         } catch {
-            // Not committed: a write that failed on its own keeps its error, the others get the
-            // transaction's.
+            // Not committed: a write that failed keeps its own error, the others get the
+            // transaction's (`GroupRolledBack` when one write's error ended it).
             for write in writes { write.finish(error) }
         }
     }
@@ -112,9 +144,15 @@ final class WriteGroups: Sendable {
 /// A write waiting for its group. Touched by its caller until it is queued, then only by the
 /// draining task (the queue's mutex orders the two); `cancelled` by either.
 class QueuedWrite: @unchecked Sendable {
+    /// The push's op count (`nil`: a write that runs alone).
+    let operations: Int?
     let cancelled = Atomic<Bool>(false)
     /// The write's own error: it threw, and was rolled back (alone, or with its transaction).
     var error: (any Error)?
+
+    init(operations: Int?) {
+        self.operations = operations
+    }
 
     /// Runs the write's body inside the group's transaction; throws its error.
     func run(_ db: Database) throws { fatalError("abstract") }
@@ -130,8 +168,9 @@ private final class TypedQueuedWrite<T: Sendable>: QueuedWrite, @unchecked Senda
     var continuation: CheckedContinuation<T, any Error>?
     private var value: T?
 
-    init(_ transaction: @escaping @Sendable (Database) throws -> T) {
+    init(operations: Int?, _ transaction: @escaping @Sendable (Database) throws -> T) {
         self.transaction = transaction
+        super.init(operations: operations)
     }
 
     override func run(_ db: Database) throws {
