@@ -356,40 +356,38 @@ struct SQLiteStoreTests {
     /// a long one, or one that finds another under way, waits for the writer without holding its
     /// thread. Mixed, none is lost, none waits forever, each gets its own sequence.
     @Test func shortLoneWritesRunOnTheCallerThreadAndQueuedWritesAllCommit() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let store = try await Self.storeWithOneUser(in: directory)
-        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
-        @Sendable func create(_ id: String) async throws -> OperationResult {
-            try await engine.pushOne(SyncOperation(opId: "op-\(id)", type: .create, collection: "notes", id: id, data: ["text": .string(id)]), profileId: "p", clientId: nil).0
-        }
-        func onCallerThread() -> Int { store.writesOnCallerThread.load(ordering: .relaxed) }
-
-        // Given nothing else writing, each one-op push runs on its caller's thread
-        let before = onCallerThread()
-        for index in 0..<5 { #expect(try await create("lone-\(index)").status == .applied) }
-        #expect(onCallerThread() - before == 5)
-
-        // When a long write holds the writer until released, and 40 one-op pushes arrive meanwhile
-        let held = onCallerThread()
-        let results = try await Self.whileTheWriterIsHeld(store, inFlight: 41) {
-            try await withThrowingTaskGroup(of: OperationResult.self) { group in
-                for index in 0..<40 { group.addTask { try await create("busy-\(index)") } }
-                return try await group.reduce(into: []) { $0.append($1) }
+        try await Self.withEngine { store, engine in
+            @Sendable func create(_ id: String) async throws -> OperationResult {
+                try await engine.pushOne(SyncOperation(opId: "op-\(id)", type: .create, collection: "notes", id: id, data: ["text": .string(id)]), profileId: "p", clientId: nil).0
             }
-        }
+            func onCallerThread() -> Int { store.writesOnCallerThread.load(ordering: .relaxed) }
 
-        // Then the long write and the 40 all went through the writer queue, and every write
-        // committed once, each with its own version; the 40 shared two commits (at most 32 a
-        // transaction)
-        #expect(onCallerThread() == held)
-        #expect(store.writeGroups.sharedCommits.load(ordering: .relaxed) == 2)
-        #expect(store.writeGroups.writesInSharedCommits.load(ordering: .relaxed) == 40)
-        #expect(results.allSatisfy { $0.status == .applied })
-        #expect(Set(results.compactMap(\.version)).count == 40)
-        #expect(try await engine.sequence(profileId: "p") == 45)
-        #expect(try await create("after").status == .applied)
-        #expect(onCallerThread() == held + 1)
+            // Given nothing else writing, each one-op push runs on its caller's thread
+            let before = onCallerThread()
+            for index in 0..<5 { #expect(try await create("lone-\(index)").status == .applied) }
+            #expect(onCallerThread() - before == 5)
+
+            // When a long write holds the writer until released, and 40 one-op pushes arrive meanwhile
+            let held = onCallerThread()
+            let results = try await Self.whileTheWriterIsHeld(store, inFlight: 41) {
+                try await withThrowingTaskGroup(of: OperationResult.self) { group in
+                    for index in 0..<40 { group.addTask { try await create("busy-\(index)") } }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+
+            // Then the long write and the 40 all went through the writer queue, and every write
+            // committed once, each with its own version; the 40 shared two commits (at most 32 a
+            // transaction)
+            #expect(onCallerThread() == held)
+            #expect(store.writeGroups.sharedCommits.load(ordering: .relaxed) == 2)
+            #expect(store.writeGroups.writesInSharedCommits.load(ordering: .relaxed) == 40)
+            #expect(results.allSatisfy { $0.status == .applied })
+            #expect(Set(results.compactMap(\.version)).count == 40)
+            #expect(try await engine.sequence(profileId: "p") == 45)
+            #expect(try await create("after").status == .applied)
+            #expect(onCallerThread() == held + 1)
+        }
     }
 
     /// Holds the writer with a long write, starts `queued` (whose writes then queue behind it),
@@ -456,40 +454,38 @@ struct SQLiteStoreTests {
     /// Writes that queue while the writer is busy commit together, in one transaction: each in
     /// its own savepoint, so one that throws is undone alone and gets its own error.
     @Test func queuedWritesShareOneCommitAndAFailingOneIsUndoneAlone() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let store = try await Self.storeWithOneUser(in: directory)
-        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
-        let sequenceBefore = try await engine.sequence(profileId: "p")
-        struct Refused: Error {}
+        try await Self.withEngine { store, engine in
+            let sequenceBefore = try await engine.sequence(profileId: "p")
+            struct Refused: Error {}
 
-        // Given 10 pushes and one write that raises the profile's sequence, then throws, all
-        // queued while a long write holds the writer
-        let (pushes, failure) = try await Self.whileTheWriterIsHeld(store, inFlight: 12) {
-            async let failing: Result<Void, any Error> = {
-                do {
-                    try await store.write(profileId: "p", operations: 1) { tx in
-                        try (tx as! SQLiteSyncTransaction).db.execute(sql: "UPDATE profiles SET seq = seq + 1000 WHERE id = 'p'")
-                        throw Refused()
-                    }
-                    return .success(())
-                } catch { return .failure(error) }
-            }()
-            let pushes = try await withThrowingTaskGroup(of: [OperationResult].self) { group in
-                for index in 0..<10 { group.addTask { try await Self.pushTwo(engine, "group-\(index)") } }
-                return try await group.reduce(into: []) { $0 += $1 }
+            // Given 10 pushes and one write that raises the profile's sequence, then throws, all
+            // queued while a long write holds the writer
+            let (pushes, failure) = try await Self.whileTheWriterIsHeld(store, inFlight: 12) {
+                async let failing: Result<Void, any Error> = {
+                    do {
+                        try await store.write(profileId: "p", operations: 1) { tx in
+                            try (tx as! SQLiteSyncTransaction).db.execute(sql: "UPDATE profiles SET seq = seq + 1000 WHERE id = 'p'")
+                            throw Refused()
+                        }
+                        return .success(())
+                    } catch { return .failure(error) }
+                }()
+                let pushes = try await withThrowingTaskGroup(of: [OperationResult].self) { group in
+                    for index in 0..<10 { group.addTask { try await Self.pushTwo(engine, "group-\(index)") } }
+                    return try await group.reduce(into: []) { $0 += $1 }
+                }
+                return (pushes, await failing)
             }
-            return (pushes, await failing)
-        }
 
-        // Then the 11 shared one transaction; the pushes applied, each with its own versions,
-        // and the failing write got its own error with nothing of it left
-        #expect(store.writeGroups.sharedCommits.load(ordering: .relaxed) == 1)
-        #expect(store.writeGroups.writesInSharedCommits.load(ordering: .relaxed) == 11)
-        #expect(pushes.count == 20 && pushes.allSatisfy { $0.status == .applied })
-        #expect(Set(pushes.compactMap(\.version)).count == 20)
-        if case .failure(let error) = failure { #expect(error is Refused) } else { Issue.record("the failing write succeeded") }
-        #expect(try await engine.sequence(profileId: "p") == sequenceBefore + 20)
+            // Then the 11 shared one transaction; the pushes applied, each with its own versions,
+            // and the failing write got its own error with nothing of it left
+            #expect(store.writeGroups.sharedCommits.load(ordering: .relaxed) == 1)
+            #expect(store.writeGroups.writesInSharedCommits.load(ordering: .relaxed) == 11)
+            #expect(pushes.count == 20 && pushes.allSatisfy { $0.status == .applied })
+            #expect(Set(pushes.compactMap(\.version)).count == 20)
+            if case .failure(let error) = failure { #expect(error is Refused) } else { Issue.record("the failing write succeeded") }
+            #expect(try await engine.sequence(profileId: "p") == sequenceBefore + 20)
+        }
     }
 
     /// A write that ends the whole transaction (SQLite rolls back on its own after some I/O
@@ -497,141 +493,133 @@ struct SQLiteStoreTests {
     /// acknowledged, and none is applied, neither those before it (rolled back with it) nor
     /// those after it (GRDB refuses their statements too: "Transaction was aborted").
     @Test func aWriteThatEndsTheTransactionFailsItsWholeGroup() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let store = try await Self.storeWithOneUser(in: directory)
-        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
-        let sequenceBefore = try await engine.sequence(profileId: "p")
-        struct Ended: Error {}
+        try await Self.withEngine { store, engine in
+            let sequenceBefore = try await engine.sequence(profileId: "p")
+            struct Ended: Error {}
 
-        // Given two pushes, one write that rolls the transaction back, then two more pushes,
-        // queued in that order
-        let outcomes = try await Self.whileTheWriterIsHeld(store, inFlight: 6) {
-            try await Self.inOrder(
-                store,
-                (0..<5).map { index in
-                    if index != 2 { return { _ = try await Self.pushTwo(engine, "lost-\(index)") } }
-                    return {
-                        try await store.write(profileId: "p", operations: 1) { tx in
-                            try (tx as! SQLiteSyncTransaction).db.execute(sql: "ROLLBACK")
-                            throw Ended()
+            // Given two pushes, one write that rolls the transaction back, then two more pushes,
+            // queued in that order
+            let outcomes = try await Self.whileTheWriterIsHeld(store, inFlight: 6) {
+                try await Self.inOrder(
+                    store,
+                    (0..<5).map { index in
+                        if index != 2 { return { _ = try await Self.pushTwo(engine, "lost-\(index)") } }
+                        return {
+                            try await store.write(profileId: "p", operations: 1) { tx in
+                                try (tx as! SQLiteSyncTransaction).db.execute(sql: "ROLLBACK")
+                                throw Ended()
+                            }
                         }
-                    }
-                })
-        }
-
-        // Then the write that ended it got its own error, every other write of the group
-        // GroupRolledBack, and the profile is as before
-        for (index, outcome) in outcomes.enumerated() {
-            guard case .failure(let error) = outcome else {
-                Issue.record("write \(index) succeeded")
-                continue
+                    })
             }
-            if index == 2 { #expect(error is Ended) } else { #expect(error is WriteGroups.GroupRolledBack) }
+
+            // Then the write that ended it got its own error, every other write of the group
+            // GroupRolledBack, and the profile is as before
+            for (index, outcome) in outcomes.enumerated() {
+                guard case .failure(let error) = outcome else {
+                    Issue.record("write \(index) succeeded")
+                    continue
+                }
+                if index == 2 { #expect(error is Ended) } else { #expect(error is WriteGroups.GroupRolledBack) }
+            }
+            #expect(outcomes.count == 5)
+            #expect(try await engine.sequence(profileId: "p") == sequenceBefore)
+            let records = try await store.read { reader in try reader.allRecords("p", "notes", includeDeleted: true) }
+            #expect(records.isEmpty)
+            // And the next write commits
+            #expect(try await Self.pushTwo(engine, "after").allSatisfy { $0.status == .applied })
         }
-        #expect(outcomes.count == 5)
-        #expect(try await engine.sequence(profileId: "p") == sequenceBefore)
-        let records = try await store.read { reader in try reader.allRecords("p", "notes", includeDeleted: true) }
-        #expect(records.isEmpty)
-        // And the next write commits
-        #expect(try await Self.pushTwo(engine, "after").allSatisfy { $0.status == .applied })
     }
 
     /// A group whose commit fails (here a deferred foreign key) answers that error to every
     /// write of it, and applies none.
     @Test func aGroupWhoseCommitFailsAppliesNothing() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let store = try await Self.storeWithOneUser(in: directory)
-        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
-        let sequenceBefore = try await engine.sequence(profileId: "p")
+        try await Self.withEngine { store, engine in
+            let sequenceBefore = try await engine.sequence(profileId: "p")
 
-        // Given a push, a write that leaves a change of a profile that does not exist (checked
-        // only at the commit), and another push, queued in that order
-        let outcomes = try await Self.whileTheWriterIsHeld(store, inFlight: 4) {
-            try await Self.inOrder(
-                store,
-                [
-                    { _ = try await Self.pushTwo(engine, "first") },
-                    {
-                        try await store.write(profileId: "p", operations: 1) { tx in
-                            let db = (tx as! SQLiteSyncTransaction).db
-                            try db.execute(sql: "PRAGMA defer_foreign_keys = ON")
-                            try db.execute(
-                                sql: "INSERT INTO changes (profile_id, seq, collection, record_id, type, at) VALUES ('nobody', 1, 'notes', 'x', 'create', 1)")
-                        }
-                    },
-                    { _ = try await Self.pushTwo(engine, "last") },
-                ])
-        }
-
-        // Then all three failed with the commit's error, and nothing of them is stored
-        #expect(outcomes.count == 3)
-        for outcome in outcomes {
-            guard case .failure(let error) = outcome else {
-                Issue.record("a write of the group succeeded")
-                continue
+            // Given a push, a write that leaves a change of a profile that does not exist (checked
+            // only at the commit), and another push, queued in that order
+            let outcomes = try await Self.whileTheWriterIsHeld(store, inFlight: 4) {
+                try await Self.inOrder(
+                    store,
+                    [
+                        { _ = try await Self.pushTwo(engine, "first") },
+                        {
+                            try await store.write(profileId: "p", operations: 1) { tx in
+                                let db = (tx as! SQLiteSyncTransaction).db
+                                try db.execute(sql: "PRAGMA defer_foreign_keys = ON")
+                                try db.execute(
+                                    sql: "INSERT INTO changes (profile_id, seq, collection, record_id, type, at) VALUES ('nobody', 1, 'notes', 'x', 'create', 1)")
+                            }
+                        },
+                        { _ = try await Self.pushTwo(engine, "last") },
+                    ])
             }
-            #expect((error as? DatabaseError)?.resultCode == .SQLITE_CONSTRAINT)
+
+            // Then all three failed with the commit's error, and nothing of them is stored
+            #expect(outcomes.count == 3)
+            for outcome in outcomes {
+                guard case .failure(let error) = outcome else {
+                    Issue.record("a write of the group succeeded")
+                    continue
+                }
+                #expect((error as? DatabaseError)?.resultCode == .SQLITE_CONSTRAINT)
+            }
+            #expect(try await engine.sequence(profileId: "p") == sequenceBefore)
+            let records = try await store.read { reader in try reader.allRecords("p", "notes", includeDeleted: true) }
+            #expect(records.isEmpty)
         }
-        #expect(try await engine.sequence(profileId: "p") == sequenceBefore)
-        let records = try await store.read { reader in try reader.allRecords("p", "notes", includeDeleted: true) }
-        #expect(records.isEmpty)
     }
 
     /// Only pushes share a transaction, in queue order, up to 32 writes and 1,000 ops: another
     /// write (an import, a purge) runs alone, and so does a push that would take a group past
     /// 1,000 ops.
     @Test func onlyPushesThatFitShareATransaction() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let store = try await Self.storeWithOneUser(in: directory)
-        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
-        let big = (0..<999).map { SyncOperation(opId: "op-big-\($0)", type: .create, collection: "notes", id: "big-\($0)", data: ["n": .number(Double($0))]) }
+        try await Self.withEngine { store, engine in
+            let big = (0..<999).map { SyncOperation(opId: "op-big-\($0)", type: .create, collection: "notes", id: "big-\($0)", data: ["n": .number(Double($0))]) }
 
-        // Given, in this order: two pushes, a write that is not a push, two pushes, a push of
-        // 999 ops
-        let outcomes = try await Self.whileTheWriterIsHeld(store, inFlight: 7) {
-            try await Self.inOrder(
-                store,
-                [
-                    { _ = try await Self.pushTwo(engine, "a") },
-                    { _ = try await Self.pushTwo(engine, "b") },
-                    { try await store.write(profileId: "p") { _ in } },
-                    { _ = try await Self.pushTwo(engine, "c") },
-                    { _ = try await Self.pushTwo(engine, "d") },
-                    { _ = try await engine.push(PushRequest(profileId: "p", clientId: nil, operations: big)) },
-                ])
+            // Given, in this order: two pushes, a write that is not a push, two pushes, a push of
+            // 999 ops
+            let outcomes = try await Self.whileTheWriterIsHeld(store, inFlight: 7) {
+                try await Self.inOrder(
+                    store,
+                    [
+                        { _ = try await Self.pushTwo(engine, "a") },
+                        { _ = try await Self.pushTwo(engine, "b") },
+                        { try await store.write(profileId: "p") { _ in } },
+                        { _ = try await Self.pushTwo(engine, "c") },
+                        { _ = try await Self.pushTwo(engine, "d") },
+                        { _ = try await engine.push(PushRequest(profileId: "p", clientId: nil, operations: big)) },
+                    ])
+            }
+
+            // Then they ran as a, b together; the other write alone; c, d together; the big push
+            // alone (c, d and it hold 1,003 ops)
+            #expect(outcomes.count == 6)
+            for outcome in outcomes { if case .failure(let error) = outcome { Issue.record("a write failed: \(error)") } }
+            #expect(store.writeGroups.sharedCommits.load(ordering: .relaxed) == 2)
+            #expect(store.writeGroups.writesInSharedCommits.load(ordering: .relaxed) == 4)
+            #expect(try await store.read { reader in try reader.allRecords("p", "notes", includeDeleted: false) }.count == 8 + 999)
         }
-
-        // Then they ran as a, b together; the other write alone; c, d together; the big push
-        // alone (c, d and it hold 1,003 ops)
-        #expect(outcomes.count == 6)
-        for outcome in outcomes { if case .failure(let error) = outcome { Issue.record("a write failed: \(error)") } }
-        #expect(store.writeGroups.sharedCommits.load(ordering: .relaxed) == 2)
-        #expect(store.writeGroups.writesInSharedCommits.load(ordering: .relaxed) == 4)
-        #expect(try await store.read { reader in try reader.allRecords("p", "notes", includeDeleted: false) }.count == 8 + 999)
     }
 
     /// A queued write whose caller is cancelled before its group starts is dropped.
     @Test func aQueuedWriteCancelledBeforeItsGroupIsNotApplied() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let store = try await Self.storeWithOneUser(in: directory)
-        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
-        let sequenceBefore = try await engine.sequence(profileId: "p")
+        try await Self.withEngine { store, engine in
+            let sequenceBefore = try await engine.sequence(profileId: "p")
 
-        // Given a push queued while a long write holds the writer, and cancelled there
-        let outcome: Result<[OperationResult], any Error>
-        do {
-            outcome = .success(try await Self.whileTheWriterIsHeld(store, inFlight: 2, queued: { try await Self.pushTwo(engine, "cancelled") }) { $0.cancel() })
-        } catch {
-            outcome = .failure(error)
+            // Given a push queued while a long write holds the writer, and cancelled there
+            let outcome: Result<[OperationResult], any Error>
+            do {
+                outcome = .success(try await Self.whileTheWriterIsHeld(store, inFlight: 2, queued: { try await Self.pushTwo(engine, "cancelled") }) { $0.cancel() })
+            } catch {
+                outcome = .failure(error)
+            }
+
+            // Then it ends with CancellationError, and nothing of it was written
+            if case .failure(let error) = outcome { #expect(error is CancellationError) } else { Issue.record("the cancelled push was applied") }
+            #expect(try await engine.sequence(profileId: "p") == sequenceBefore)
         }
-
-        // Then it ends with CancellationError, and nothing of it was written
-        if case .failure(let error) = outcome { #expect(error is CancellationError) } else { Issue.record("the cancelled push was applied") }
-        #expect(try await engine.sequence(profileId: "p") == sequenceBefore)
     }
 
     /// An in-memory database for a test. SQLite can be configured only before it starts, once
@@ -641,6 +629,15 @@ struct SQLiteStoreTests {
     static func scratchQueue() throws -> DatabaseQueue {
         _ = cairn_sqlite_disable_memstatus()
         return try DatabaseQueue()
+    }
+
+    /// Runs `body` over a prepared store holding user `u` with its default profile `p`, in a
+    /// temporary directory removed afterwards, and an engine over that store.
+    static func withEngine<T>(_ body: (SQLiteSyncStore, SyncEngine) async throws -> T) async throws -> T {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try await Self.storeWithOneUser(in: directory)
+        return try await body(store, SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test")))
     }
 
     /// A prepared store in `directory` holding user `u` with its default profile `p`.

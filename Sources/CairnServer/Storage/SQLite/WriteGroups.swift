@@ -147,7 +147,8 @@ class QueuedWrite: @unchecked Sendable {
     /// The push's op count (`nil`: a write that runs alone).
     let operations: Int?
     let cancelled = Atomic<Bool>(false)
-    /// The write's own error: it threw, and was rolled back (alone, or with its transaction).
+    /// The write's own error, when it threw inside a shared transaction (alone, its error is the
+    /// transaction's).
     var error: (any Error)?
 
     init(operations: Int?) {
@@ -174,12 +175,7 @@ private final class TypedQueuedWrite<T: Sendable>: QueuedWrite, @unchecked Senda
     }
 
     override func run(_ db: Database) throws {
-        do {
-            self.value = try self.transaction(db)
-        } catch {
-            self.error = error
-            throw error
-        }
+        self.value = try self.transaction(db)
     }
 
     override func finish(_ transactionError: (any Error)?) {
