@@ -105,10 +105,15 @@ struct RawBaseline {
             let key = FractionalIndex.between(position, nil)
             position = key
             let now: Int64 = 1_795_000_000_000 + Int64(index)
-            let data = #"{"tags":[],"dateAdded":\#(now),"title":"Bookmark \#(index)","position":"\#(key)","isFolder":false,"dateModified":\#(now),"parentId":"other","url":"https://example.com/p/\#(index)"}"#
+            let data = Self.bookmarkData(title: "Bookmark \(index)", url: "https://example.com/p/\(index)", position: key, added: now, modified: now)
             let hlc = "00\(now)-000000-server"
             return [profile, "p-\(index)", index + 1, data, hlc, key, now, now, index + 1]
         }
+    }
+
+    /// A bookmark's data as the server stores it: its fields and the tree fields it adds.
+    static func bookmarkData(title: String, url: String, position: String, added: Int64, modified: Int64) -> String {
+        #"{"tags":[],"dateAdded":\#(added),"title":"\#(title)","position":"\#(position)","isFolder":false,"dateModified":\#(modified),"parentId":"other","url":"\#(url)"}"#
     }
 
     /// The rows measured up to session 13: shorter than the server's (see the type's comment).
@@ -157,8 +162,8 @@ struct RawBaseline {
         for index in 0..<self.updates {
             try budget.check()
             let version = self.rows + index + 1
-            let now = 1_795_000_000_000 + version
-            let data = #"{"tags":[],"dateAdded":1795000000000,"title":"Edited \#(index)","position":"V","isFolder":false,"dateModified":\#(now),"parentId":"other","url":"https://example.com/p/0"}"#
+            let now = Int64(1_795_000_000_000 + version)
+            let data = Self.bookmarkData(title: "Edited \(index)", url: "https://example.com/p/0", position: "V", added: 1_795_000_000_000, modified: now)
             let arguments: StatementArguments = [data, version, now, Self.profileId, "p-0"]
             let (_, elapsed) = try ContinuousClock.timedSync {
                 try pool.write { db in
