@@ -47,3 +47,11 @@ int cairn_stmt_run(sqlite3_stmt *statement) {
     while ((code = sqlite3_step(statement)) == SQLITE_ROW) {}
     return code;
 }
+
+int cairn_in_transaction(sqlite3 *connection) {
+    return sqlite3_get_autocommit(connection) == 0;
+}
+
+const char *cairn_errmsg(sqlite3 *connection) {
+    return sqlite3_errmsg(connection);
+}

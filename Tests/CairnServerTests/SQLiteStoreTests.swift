@@ -90,13 +90,13 @@ struct SQLiteStoreTests {
             try db.execute(sql: "CREATE TABLE t (k TEXT PRIMARY KEY NOT NULL, s TEXT, n INTEGER, b BLOB, f INTEGER NOT NULL) STRICT")
             let sql = "INSERT INTO t (k, s, n, b, f) VALUES (?, ?, ?, ?, ?)"
             func insert(_ key: String, _ text: String?, _ number: Int64?, _ blob: Data, _ flag: Bool) throws {
-                var statement = DirectStatement(try db.cachedStatement(sql: sql))
+                var statement = DirectStatement(try db.cachedStatement(sql: sql), db)
                 statement.bind(key)
                 statement.bind(text)
                 statement.bind(number)
                 statement.bind(blob)
                 statement.bind(flag)
-                try statement.run(db)
+                try statement.run()
             }
             try insert("a", "häßlich \u{1F600}", Int64.min, Data([0, 1, 255]), true)
             try insert("b", "", nil, Data(), false)
@@ -111,9 +111,9 @@ struct SQLiteStoreTests {
             try insert("d", "after", 1, Data(), false)
             // A parameter left without a value is refused before SQLite runs anything.
             #expect(throws: DatabaseError.self) {
-                var statement = DirectStatement(try db.cachedStatement(sql: sql))
+                var statement = DirectStatement(try db.cachedStatement(sql: sql), db)
                 statement.bind("e")
-                try statement.run(db)
+                try statement.run()
             }
             // GRDB's own execute on the same cached statement after a direct run, and a direct run after it.
             try db.cachedStatement(sql: sql).execute(arguments: ["g", "grdb", 5, Data([9]), true])
@@ -121,13 +121,13 @@ struct SQLiteStoreTests {
             // An upsert, as records are written: the conflicting row is updated, not duplicated.
             let upsert = "INSERT INTO t (k, s, n, b, f) VALUES (?, ?, ?, ?, ?) ON CONFLICT (k) DO UPDATE SET s = excluded.s, n = excluded.n"
             for (text, number) in [("first", 1), ("second", 2)] as [(String, Int64)] {
-                var statement = DirectStatement(try db.cachedStatement(sql: upsert))
+                var statement = DirectStatement(try db.cachedStatement(sql: upsert), db)
                 statement.bind("u")
                 statement.bind(text)
                 statement.bind(number)
                 statement.bind(Data())
                 statement.bind(false)
-                try statement.run(db)
+                try statement.run()
             }
             let rows = try Row.fetchAll(db, sql: "SELECT k, s, typeof(s) AS ts, n, b, typeof(b) AS tb, f FROM t ORDER BY k")
             #expect(rows.map { $0["k"] as String } == ["a", "b", "c", "d", "g", "h", "u"])
@@ -150,10 +150,10 @@ struct SQLiteStoreTests {
         // Outside a transaction (as after SQLite rolled one back on its own) nothing is written.
         try queue.writeWithoutTransaction { (db: Database) throws in
             #expect {
-                var statement = DirectStatement(try db.cachedStatement(sql: "INSERT INTO t (k, f) VALUES (?, ?)"))
+                var statement = DirectStatement(try db.cachedStatement(sql: "INSERT INTO t (k, f) VALUES (?, ?)"), db)
                 statement.bind("outside")
                 statement.bind(true)
-                try statement.run(db)
+                try statement.run()
             } throws: { error in
                 (error as? DatabaseError)?.resultCode == .SQLITE_ABORT
             }
@@ -176,9 +176,9 @@ struct SQLiteStoreTests {
                     sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil)
                     if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK") }
                 }
-                var statement = DirectStatement(try db.cachedStatement(sql: "INSERT INTO t (k) VALUES (?)"))
+                var statement = DirectStatement(try db.cachedStatement(sql: "INSERT INTO t (k) VALUES (?)"), db)
                 statement.bind("x")
-                try statement.run(db)
+                try statement.run()
             }
         }
         #expect {
@@ -546,7 +546,7 @@ struct SQLiteStoreTests {
                         { _ = try await Self.pushTwo(engine, "first") },
                         {
                             try await store.write(profileId: "p", operations: 1) { tx in
-                                let db = (tx as! SQLiteSyncTransaction).db
+                                let db = try (tx as! SQLiteSyncTransaction).db
                                 try db.execute(sql: "PRAGMA defer_foreign_keys = ON")
                                 try db.execute(
                                     sql: "INSERT INTO changes (profile_id, seq, collection, record_id, type, at) VALUES ('nobody', 1, 'notes', 'x', 'create', 1)")

@@ -15,6 +15,7 @@ int cairn_sqlite_disable_memstatus(void);
 // header names the struct only, so that it does not bring a second copy of sqlite3.h's API into
 // Swift beside GRDB's.
 struct sqlite3_stmt;
+struct sqlite3;
 
 /// Resets a statement (after its last run, finished or failed) so that it can be bound again.
 void cairn_stmt_reset(struct sqlite3_stmt *statement);
@@ -29,5 +30,9 @@ int cairn_bind_parameter_count(struct sqlite3_stmt *statement);
 /// Runs a statement that returns no rows: steps it to the end. Returns 101 (SQLITE_DONE), or the
 /// error code (the statement is then left for the caller to read the message and reset).
 int cairn_stmt_run(struct sqlite3_stmt *statement);
+/// 1 while the connection is inside a transaction (not in autocommit mode), else 0.
+int cairn_in_transaction(struct sqlite3 *connection);
+/// The message of the connection's last error (SQLite's own string, valid until its next call).
+const char *cairn_errmsg(struct sqlite3 *connection);
 
 #endif

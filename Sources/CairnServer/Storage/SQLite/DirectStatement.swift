@@ -12,23 +12,30 @@ import GRDB
 /// every parameter got one, and a failed step throws GRDB's own `DatabaseError` with SQLite's
 /// extended result code, as `execute` would (a taken primary key is `SQLITE_CONSTRAINT_PRIMARYKEY`).
 ///
+/// It calls SQLite only, never GRDB, so that it can run on the write-behind thread
+/// (``WriteBehind``) while GRDB's writer thread waits for it.
+///
 /// What `execute` does and this does not: GRDB's transaction observers never hear of these rows
 /// (none is registered on `records`, `changes` or `applied_ops`; one added there would have to
 /// go through `execute` instead), and its guard against writing after SQLite rolled a transaction
 /// back on its own is replaced by the check at the top of `run`.
 struct DirectStatement {
-    let statement: Statement
-    private let handle: SQLiteStatement
+    private let prepared: PreparedInsert
     private var bound: Int32 = 0
     /// The first bind that failed (`SQLITE_OK` while none did).
     private var bindFailure: Int32 = 0
+    private var handle: SQLiteStatement { self.prepared.handle }
 
-    init(_ statement: Statement) {
-        self.statement = statement
-        self.handle = statement.sqliteStatement
+    init(_ prepared: PreparedInsert) {
+        self.prepared = prepared
         // GRDB leaves a statement it ran finished, not reset, and a finished statement refuses
         // new bindings.
-        cairn_stmt_reset(self.handle)
+        cairn_stmt_reset(prepared.handle)
+    }
+
+    /// One of GRDB's prepared statements of `db`, on `db`'s thread.
+    init(_ statement: Statement, _ db: Database) {
+        self.init(PreparedInsert(statement, db))
     }
 
     private mutating func next(_ code: Int32) {
@@ -77,14 +84,14 @@ struct DirectStatement {
 
     /// Runs the statement with the values bound. Throws if a bind failed, if a parameter was left
     /// without a value, or if SQLite refused the statement.
-    func run(_ db: Database) throws {
+    func run() throws {
         // After an error that made SQLite roll the transaction back (a full disk, say), a write
         // would run in autocommit mode, outside the batch it belongs to: refuse it, as GRDB does.
-        guard db.isInsideTransaction else {
+        guard cairn_in_transaction(self.prepared.connection) != 0 else {
             cairn_stmt_reset(self.handle)
             throw DatabaseError(
                 resultCode: .SQLITE_ABORT, message: "direct statement run outside a transaction",
-                sql: self.statement.sql
+                sql: self.prepared.sql
             )
         }
         let expected = cairn_bind_parameter_count(self.handle)
@@ -92,21 +99,40 @@ struct DirectStatement {
             cairn_stmt_reset(self.handle)
             throw DatabaseError(
                 resultCode: self.bindFailure == 0 ? .SQLITE_RANGE : ResultCode(rawValue: self.bindFailure),
-                message: "bound \(self.bound) of \(expected) parameters", sql: self.statement.sql
+                message: "bound \(self.bound) of \(expected) parameters", sql: self.prepared.sql
             )
         }
         let code = cairn_stmt_run(self.handle)
         guard code == 101 /* SQLITE_DONE */ else {
-            let message = db.lastErrorMessage
+            let message = cairn_errmsg(self.prepared.connection).map { String(cString: $0) }
             cairn_stmt_reset(self.handle)
-            // A statement SQLite interrupted while its task is cancelled reads as the
-            // cancellation, as GRDB reports the interrupts it makes for cancelled async accesses
-            // (GRDB checks its own flag; this checks the task's).
-            let primary = code & 0xFF
-            if primary == 9 /* SQLITE_INTERRUPT */ || primary == 4 /* SQLITE_ABORT */, Task.isCancelled {
-                throw CancellationError()
-            }
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: self.statement.sql)
+            let error = DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: self.prepared.sql)
+            throw Self.cancellation(for: error) ?? error
         }
+    }
+
+    /// A statement SQLite interrupted while its task is cancelled reads as the cancellation, as
+    /// GRDB reports the interrupts it makes for cancelled async accesses (GRDB checks its own
+    /// flag; this checks the task's). `nil` for any other error. On the write-behind thread no
+    /// task is current: ``WriteBehind`` asks again on the thread that waits for it.
+    static func cancellation(for error: any Error) -> CancellationError? {
+        guard let error = error as? DatabaseError, Task.isCancelled else { return nil }
+        return error.resultCode == .SQLITE_INTERRUPT || error.resultCode == .SQLITE_ABORT ? CancellationError() : nil
+    }
+}
+
+/// A prepared insert of one connection, as ``DirectStatement`` needs it: SQLite's handles and the
+/// SQL (for error messages), without GRDB's `Statement`, which only its own thread may use. The
+/// `Statement` it came from must outlive it (GRDB finalizes the handle with it).
+struct PreparedInsert: @unchecked Sendable {
+    let handle: SQLiteStatement
+    let connection: SQLiteConnection
+    let sql: String
+
+    init(_ statement: Statement, _ db: Database) {
+        self.handle = statement.sqliteStatement
+        // Inside a `read` or `write` closure the connection is open.
+        self.connection = db.sqliteConnection!
+        self.sql = statement.sql
     }
 }

@@ -31,6 +31,8 @@ public final class SQLiteSyncStore: SyncStore {
     /// The other writes of ``write(profileId:operations:_:)`` wait for the writer here; pushes
     /// that wait together share a transaction (group commit).
     let writeGroups: WriteGroups
+    /// The thread that runs the inserts of a push of many ops while the engine goes on.
+    let writeBehind = WriteBehind()
 
     /// Opens (creating if needed) the database at `path`.
     /// - Parameters:
@@ -60,6 +62,10 @@ public final class SQLiteSyncStore: SyncStore {
         // set FULL again on the writer connection, the only one that commits.
         try self.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         self.logger = logger
+    }
+
+    deinit {
+        self.writeBehind.stop()
     }
 
     public func prepare() async throws {
@@ -457,9 +463,22 @@ public final class SQLiteSyncStore: SyncStore {
 
     public func write<T: Sendable>(profileId: String, operations: Int?, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T {
         // SQLite has one writer: the transaction itself is the profile's write lock.
+        // A push of many ops hands its inserts to a thread of their own (`WriteBehind`), which
+        // runs them while the engine works out the next op.
+        let writeBehind = (operations ?? 0) >= Self.writeBehindOperations ? self.writeBehind : nil
         let transaction = { @Sendable (db: Database) throws -> (T, Bool) in
-            let transaction = SQLiteSyncTransaction(db)
-            return (try body(transaction), transaction.deletedProfile)
+            let transaction = try SQLiteSyncTransaction(db, writeBehind: writeBehind)
+            let value: T
+            do {
+                value = try body(transaction)
+                try transaction.finishWrites()
+            } catch {
+                // Before GRDB (or the group) rolls the transaction back, the thread lets go of
+                // the connection.
+                transaction.abandonWrites()
+                throw error
+            }
+            return (value, transaction.deletedProfile)
         }
         // A one-op push that finds no other write of this method under way runs on this thread
         // (GRDB's writer queue runs a synchronous call on its caller): that saves the two thread
@@ -481,6 +500,10 @@ public final class SQLiteSyncStore: SyncStore {
         if deletedProfile { self.profileRefs.invalidateAll() }
         return value
     }
+
+    /// The fewest ops of a push whose inserts run on a thread of their own: below it, starting
+    /// the thread costs more than it saves.
+    static let writeBehindOperations = 16
 
     /// GRDB's synchronous write, which an async caller cannot name directly.
     private func writeOnThisThread<T>(_ updates: (Database) throws -> T) throws -> T {

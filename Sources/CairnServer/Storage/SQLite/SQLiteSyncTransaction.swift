@@ -5,13 +5,55 @@ import GRDB
 /// `SyncTransaction` over one GRDB connection, used only inside a `write` or `read` closure.
 /// Statements are cached per connection, so a batch of 1,000 ops prepares each SQL once.
 final class SQLiteSyncTransaction: SyncTransaction {
-    let db: Database
+    /// The connection, for everything but the inserts every pushed op makes: first waits until the
+    /// write-behind thread has run the ones handed to it (and throws the error of one that failed).
+    var db: Database {
+        get throws {
+            try self.writeBehind?.drain()
+            return self.connection
+        }
+    }
+    private let connection: Database
+    /// The thread that runs this transaction's hot inserts, for a push of many ops.
+    private let writeBehind: WriteBehind?
     /// Set when this transaction deleted a profile: the store then forgets the profiles it
     /// resolved from memory.
     private(set) var deletedProfile = false
 
+    /// A transaction (or a read) whose inserts run on its caller's thread.
     init(_ db: Database) {
-        self.db = db
+        self.connection = db
+        self.writeBehind = nil
+    }
+
+    /// With `writeBehind`, the hot inserts run on that thread (``WriteBehind``): they are prepared
+    /// now, before it may use the connection. The transaction must end with `finishWrites`
+    /// (before it commits) or `abandonWrites` (before it rolls back).
+    init(_ db: Database, writeBehind: WriteBehind?) throws {
+        self.connection = db
+        self.writeBehind = writeBehind
+        guard let writeBehind else { return }
+        writeBehind.begin()
+        do {
+            _ = try self.hot(&self.insertRecordStatement, Self.insertRecordSQL)
+            _ = try self.hot(&self.upsertRecordStatement, Self.upsertRecordSQL)
+            _ = try self.hot(&self.appendChangeStatement, Self.appendChangeSQL)
+            _ = try self.hot(&self.saveOpResultStatement, Self.saveOpResultSQL)
+        } catch {
+            writeBehind.abandon()
+            throw error
+        }
+    }
+
+    /// The body of the transaction is done: waits for its inserts, throwing the first one's error.
+    func finishWrites() throws {
+        try self.writeBehind?.finish()
+    }
+
+    /// The transaction is being rolled back: drops the inserts not yet run and waits for the one
+    /// under way.
+    func abandonWrites() {
+        self.writeBehind?.abandon()
     }
 
     static let encoder: JSONEncoder = {
@@ -405,38 +447,62 @@ final class SQLiteSyncTransaction: SyncTransaction {
         // A new record is a plain insert: the upsert's conflict check is a second seek of the
         // primary key, and made inserting a fifth slower.
         let statement = isNew
-            ? try Self.prepared(&self.insertRecordStatement, Self.insertRecordSQL, self.db)
-            : try Self.prepared(&self.upsertRecordStatement, Self.upsertRecordSQL, self.db)
-        var insert = DirectStatement(statement)
-        insert.bind(record.profileId)
-        insert.bind(record.collection)
-        insert.bind(record.id)
-        insert.bind(record.version)
-        insert.bind(Self.encodeObject(record.data))
-        insert.bind(Self.encodeStamps(record))
-        insert.bind(record.hlc.description)
-        insert.bind(record.parentId)
-        insert.bind(record.position)
-        insert.bind(record.createdAt)
-        insert.bind(record.updatedAt)
-        insert.bind(record.deleted)
-        insert.bind(record.deletedAt)
-        insert.bind(record.createdSeq)
-        try insert.run(self.db)
+            ? try self.hot(&self.insertRecordStatement, Self.insertRecordSQL)
+            : try self.hot(&self.upsertRecordStatement, Self.upsertRecordSQL)
+        try self.runInsert(statement) { insert in
+            insert.bind(record.profileId)
+            insert.bind(record.collection)
+            insert.bind(record.id)
+            insert.bind(record.version)
+            insert.bind(Self.encodeObject(record.data))
+            insert.bind(Self.encodeStamps(record))
+            insert.bind(record.hlc.description)
+            insert.bind(record.parentId)
+            insert.bind(record.position)
+            insert.bind(record.createdAt)
+            insert.bind(record.updatedAt)
+            insert.bind(record.deleted)
+            insert.bind(record.deletedAt)
+            insert.bind(record.createdSeq)
+        }
     }
 
     // The statements every pushed op runs, looked up in GRDB's cache once per transaction (the
     // cache is keyed by the SQL text, hashed whole on every lookup).
-    private var insertRecordStatement: Statement?
-    private var upsertRecordStatement: Statement?
-    private var appendChangeStatement: Statement?
-    private var saveOpResultStatement: Statement?
+    private var insertRecordStatement: HotStatement?
+    private var upsertRecordStatement: HotStatement?
+    private var appendChangeStatement: HotStatement?
+    private var saveOpResultStatement: HotStatement?
 
-    private static func prepared(_ slot: inout Statement?, _ sql: String, _ db: Database) throws -> Statement {
-        if let statement = slot { return statement }
+    /// One of those statements: GRDB's (which keeps SQLite's handle alive) and SQLite's handle.
+    private struct HotStatement {
+        let statement: Statement
+        let prepared: PreparedInsert
+    }
+
+    private func hot(_ slot: inout HotStatement?, _ sql: String) throws -> PreparedInsert {
+        if let hot = slot { return hot.prepared }
+        let db = try self.db
         let statement = try db.cachedStatement(sql: sql)
-        slot = statement
-        return statement
+        let hot = HotStatement(statement: statement, prepared: PreparedInsert(statement, db))
+        slot = hot
+        return hot.prepared
+    }
+
+    /// Runs one of the hot inserts: on the write-behind thread when there is one (its error then
+    /// comes back from a later use of the connection), else here. `bind` binds its values in
+    /// order, on that thread: it may use only what it captured.
+    private func runInsert(_ statement: PreparedInsert, _ bind: @escaping (inout DirectStatement) -> Void) throws {
+        let insert = {
+            var insert = DirectStatement(statement)
+            bind(&insert)
+            try insert.run()
+        }
+        if let writeBehind {
+            try writeBehind.submit(insert)
+        } else {
+            try insert()
+        }
     }
 
     static let insertRecordSQL = """
@@ -454,17 +520,17 @@ final class SQLiteSyncTransaction: SyncTransaction {
         """
 
     func appendChange(_ change: StoredChange) throws {
-        var insert = DirectStatement(try Self.prepared(&self.appendChangeStatement, Self.appendChangeSQL, self.db))
-        insert.bind(change.profileId)
-        insert.bind(change.seq)
-        insert.bind(change.collection)
-        insert.bind(change.recordId)
-        insert.bind(change.type.rawValue)
-        insert.bind(change.clientId)
-        insert.bind(change.opId)
-        insert.bind(change.hlc?.description)
-        insert.bind(change.at)
-        try insert.run(self.db)
+        try self.runInsert(try self.hot(&self.appendChangeStatement, Self.appendChangeSQL)) { insert in
+            insert.bind(change.profileId)
+            insert.bind(change.seq)
+            insert.bind(change.collection)
+            insert.bind(change.recordId)
+            insert.bind(change.type.rawValue)
+            insert.bind(change.clientId)
+            insert.bind(change.opId)
+            insert.bind(change.hlc?.description)
+            insert.bind(change.at)
+        }
     }
 
     static let appendChangeSQL = """
@@ -473,14 +539,14 @@ final class SQLiteSyncTransaction: SyncTransaction {
         """
 
     func saveOpResult(_ result: StoredOpResult) throws {
-        var insert = DirectStatement(try Self.prepared(&self.saveOpResultStatement, Self.saveOpResultSQL, self.db))
-        insert.bind(result.profileId)
-        insert.bind(result.opId)
-        insert.bind(result.payloadHash)
-        insert.bind(result.result.jsonText)
-        insert.bind(result.result.version)
-        insert.bind(result.createdAt)
-        try insert.run(self.db)
+        try self.runInsert(try self.hot(&self.saveOpResultStatement, Self.saveOpResultSQL)) { insert in
+            insert.bind(result.profileId)
+            insert.bind(result.opId)
+            insert.bind(result.payloadHash)
+            insert.bind(result.result.jsonText)
+            insert.bind(result.result.version)
+            insert.bind(result.createdAt)
+        }
     }
 
     static let saveOpResultSQL = "INSERT INTO applied_ops (profile_id, op_id, payload_hash, result, seq, created_at) VALUES (?, ?, ?, ?, ?, ?)"
@@ -496,7 +562,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
                 conflict.serverData?.jsonText, conflict.serverVersion, conflict.createdAt,
             ]
         )
-        return self.db.lastInsertedRowID
+        return try self.db.lastInsertedRowID
     }
 
     func resolveConflicts(_ profileId: String, _ collection: String, _ recordId: String, at: Int64) throws {
@@ -524,7 +590,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
             sql: "DELETE FROM records WHERE profile_id = ? AND deleted = 1 AND deleted_at < ? AND version <= ?",
             arguments: [profileId, deletedBefore, horizon]
         )
-        let removed = self.db.changesCount
+        let removed = try self.db.changesCount
         try self.db.execute(sql: "UPDATE profiles SET purge_seq = MAX(purge_seq, ?) WHERE id = ?", arguments: [horizon, profileId])
         try self.db.execute(sql: "DELETE FROM changes WHERE profile_id = ? AND seq <= ?", arguments: [profileId, horizon])
         return removed
@@ -547,7 +613,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
             // A new bookmark: its map row is made first, and only an existing one is looked up.
             try self.db.cachedStatement(sql: "INSERT INTO bookmark_search_map (profile_id, record_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
                 .execute(arguments: [profileId, id])
-            if self.db.changesCount == 1 {
+            if try self.db.changesCount == 1 {
                 try self.insertSearchRow(self.db.lastInsertedRowID, fields)
                 return
             }
@@ -570,7 +636,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
             rowid = existing
         } else {
             try self.db.cachedStatement(sql: "INSERT INTO bookmark_search_map (profile_id, record_id) VALUES (?, ?)").execute(arguments: [profileId, id])
-            rowid = self.db.lastInsertedRowID
+            rowid = try self.db.lastInsertedRowID
         }
         try self.insertSearchRow(rowid, fields)
     }

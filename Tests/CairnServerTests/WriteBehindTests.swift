@@ -1,0 +1,171 @@
+import CairnCore
+import Foundation
+import GRDB
+import Testing
+
+@testable import CairnServer
+
+/// The inserts of a push of many ops run on the store's write-behind thread while the engine goes
+/// on (`WriteBehind`): every use of the connection waits for them, and one that fails fails its
+/// push with nothing of it written.
+@Suite("Write-behind inserts")
+struct WriteBehindTests {
+    static func note(_ id: String, _ version: Int64) -> StoredRecord {
+        StoredRecord(
+            profileId: "p", collection: "notes", id: id, version: version, data: ["text": .string(id)], fieldStamps: [:],
+            hlc: HLC(wall: 1, node: "t"), createdAt: 1, updatedAt: 1, createdSeq: version
+        )
+    }
+
+    /// Notes `<prefix>1` to `<prefix><count>`, saved by one write that names `count` ops.
+    static func writeNotes(_ store: SQLiteSyncStore, _ prefix: String, _ count: Int) async throws {
+        try await store.write(profileId: "p", operations: count) { tx in
+            for index in 1...count { try tx.saveRecord(Self.note("\(prefix)\(index)", Int64(index)), isNew: true) }
+        }
+    }
+
+    static func count(_ store: SQLiteSyncStore, _ table: String, idLike: String = "%") async throws -> Int {
+        let column = table == "records" ? "id" : "record_id"
+        return try await store.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table) WHERE profile_id = 'p' AND \(column) LIKE ?", arguments: [idLike]) ?? 0
+        }
+    }
+
+    static func insertsRun(_ store: SQLiteSyncStore) -> Int {
+        store.writeBehind.insertsRun.load(ordering: .relaxed)
+    }
+
+    @Test func aPushOfManyOpsWritesBehindAndReadsItsOwnWrites() async throws {
+        try await SQLiteStoreTests.withEngine { store, engine in
+            // A write of fewer ops than the threshold runs its inserts itself.
+            try await Self.writeNotes(store, "small", SQLiteSyncStore.writeBehindOperations - 1)
+            #expect(Self.insertsRun(store) == 0)
+
+            // Given a write of 40 ops that reads a record after every tenth
+            let seen = try await store.write(profileId: "p", operations: 40) { tx in
+                var seen: [Bool] = []
+                for index in 1...40 {
+                    try tx.saveRecord(Self.note("n\(index)", Int64(index)), isNew: true)
+                    try tx.appendChange(
+                        StoredChange(
+                            profileId: "p", seq: 10_000 + Int64(index), collection: "notes", recordId: "n\(index)", type: .create, clientId: nil, opId: nil,
+                            hlc: nil, at: 1
+                        )
+                    )
+                    if index % 10 == 0 { seen.append(try tx.record("p", "notes", "n\(index)") != nil) }
+                }
+                return seen
+            }
+            // Then its 80 inserts ran on the thread, and each read saw the inserts before it
+            #expect(seen == [true, true, true, true])
+            #expect(Self.insertsRun(store) == 80)
+            #expect(try await Self.count(store, "records", idLike: "n%") == 40)
+            #expect(try await Self.count(store, "changes", idLike: "n%") == 40)
+
+            // And through the engine: 30 bookmarks each put first in the toolbar, so that every op
+            // reads the folder's order written by the op before it
+            let ops = (0..<30).map {
+                SyncOperation(
+                    opId: "op-\($0)", type: .create, id: "b\($0)", data: ["title": .string("B\($0)"), "url": .string("https://example.com/\($0)")],
+                    parentId: "toolbar", index: 0
+                )
+            }
+            let results = try await engine.push(PushRequest(profileId: "p", operations: ops)).results
+            #expect(results.allSatisfy { $0.status == .applied })
+            #expect(Self.insertsRun(store) >= 80 + 30 * 3)
+            let toolbar = try await engine.bookmarks(profileId: "p", includeDeleted: false).bookmarks
+                .filter { $0.parentId == "toolbar" }.sorted { $0.position < $1.position }
+            #expect(toolbar.map(\.id) == (0..<30).reversed().map { "b\($0)" })
+        }
+    }
+
+    @Test func aFailedInsertBehindFailsThePushAndLeavesNothing() async throws {
+        try await SQLiteStoreTests.withEngine { store, _ in
+            // Given a write whose eleventh insert takes a key already taken, which swallows the
+            // error a read then throws and goes on
+            await #expect {
+                try await store.write(profileId: "p", operations: 20) { tx in
+                    for index in 1...10 { try tx.saveRecord(Self.note("n\(index)", Int64(index)), isNew: true) }
+                    try tx.saveRecord(Self.note("n5", 11), isNew: true)
+                    _ = try? tx.record("p", "notes", "n1")
+                    // Every later use of the connection throws it again
+                    #expect(throws: DatabaseError.self) { try tx.saveRecord(Self.note("n12", 12), isNew: true) }
+                    #expect(throws: DatabaseError.self) { try tx.setSequence("p", 12) }
+                }
+            } throws: { error in
+                // Then the write fails with the insert's own error
+                (error as? DatabaseError)?.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
+            }
+            // And nothing of it is written, and the next write of many ops writes
+            #expect(try await Self.count(store, "records", idLike: "n%") == 0)
+            try await Self.writeNotes(store, "m", 20)
+            #expect(try await Self.count(store, "records", idLike: "m%") == 20)
+        }
+    }
+
+    @Test func aPushThatThrowsWithInsertsStillQueuedLeavesNothing() async throws {
+        struct Refused: Error {}
+        try await SQLiteStoreTests.withEngine { store, _ in
+            // Given a write that hands over 500 inserts and throws at once
+            await #expect(throws: Refused.self) {
+                try await store.write(profileId: "p", operations: 500) { tx in
+                    for index in 1...500 { try tx.saveRecord(Self.note("n\(index)", Int64(index)), isNew: true) }
+                    throw Refused()
+                }
+            }
+            // Then none of them is written, and the next write of many ops writes
+            #expect(try await Self.count(store, "records", idLike: "n%") == 0)
+            try await Self.writeNotes(store, "m", 20)
+            #expect(try await Self.count(store, "records", idLike: "m%") == 20)
+        }
+    }
+
+    @Test func groupedPushesWriteBehindInTurnAndAFailedOneIsUndoneAlone() async throws {
+        try await SQLiteStoreTests.withEngine { store, _ in
+            // Given three writes of 20 ops queued behind a held writer (so one transaction), the
+            // second of which inserts a taken key on the thread
+            let outcomes = try await SQLiteStoreTests.whileTheWriterIsHeld(store, inFlight: 4) {
+                try await SQLiteStoreTests.inOrder(
+                    store,
+                    [
+                        { try await Self.writeNotes(store, "a", 20) },
+                        {
+                            try await store.write(profileId: "p", operations: 20) { tx in
+                                for index in 1...20 { try tx.saveRecord(Self.note("b\(index % 10)", Int64(index)), isNew: true) }
+                            }
+                        },
+                        { try await Self.writeNotes(store, "c", 20) },
+                    ]
+                )
+            }
+            // Then they shared one commit, the failing one was undone alone with its own error
+            #expect(store.writeGroups.sharedCommits.load(ordering: .relaxed) == 1)
+            #expect(store.writeGroups.writesInSharedCommits.load(ordering: .relaxed) == 3)
+            if case .failure(let error) = outcomes[1] {
+                #expect((error as? DatabaseError)?.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY)
+            } else {
+                Issue.record("the failing write succeeded")
+            }
+            #expect(try await Self.count(store, "records", idLike: "b%") == 0)
+            // And the others are written
+            for (index, prefix) in [(0, "a"), (2, "c")] {
+                if case .failure(let error) = outcomes[index] { Issue.record("write \(prefix) failed: \(error)") }
+                #expect(try await Self.count(store, "records", idLike: "\(prefix)%") == 20)
+            }
+        }
+    }
+
+    @Test func theThreadEndsWithItsStore() async throws {
+        weak var behind: WriteBehind?
+        do {
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            let store = try await SQLiteStoreTests.storeWithOneUser(in: directory)
+            try await Self.writeNotes(store, "n", 20)
+            #expect(Self.insertsRun(store) == 20)
+            behind = store.writeBehind
+        }
+        // The thread holds its object until it ends.
+        try await SQLiteStoreTests.waitUntil { behind == nil }
+    }
+}
