@@ -25,6 +25,19 @@ struct JSONTextTests {
         }
     }
 
+    /// Objects inside objects and arrays each get their own members (the reader builds every
+    /// object from one shared list of members), and a repeated key keeps its last value.
+    @Test func readsNestedObjectsAndKeepsTheLastOfARepeatedKey() throws {
+        let value = try JSONValue.parse(#"{"a":1,"b":{"c":2,"c":{"d":[{"e":1,"f":2},{},{"e":3}]}},"g":[{"h":{"i":4}},5],"a":6}"#)
+        let expected: JSONValue = [
+            "a": 6, "b": ["c": ["d": [["e": 1, "f": 2], [:], ["e": 3]]]], "g": [["h": ["i": 4]], 5],
+        ]
+        #expect(value == expected)
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(#"{"a":{"b":1,}"#) }
+        // A failed read leaves nothing behind for the next one.
+        #expect(try JSONValue.parse(#"{"x":{"y":1}}"#) == ["x": ["y": 1]])
+    }
+
     @Test func writesTextBothReadersReadBack() throws {
         for text in Self.documents {
             let value = try JSONValue.parse(text)

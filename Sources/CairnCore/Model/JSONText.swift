@@ -243,6 +243,10 @@ struct JSONReader {
     let maxDepth: Int
     var index = 0
     var depth = 0
+    /// The members of the objects being read, innermost last: an object is built at its final
+    /// size once its members are known (grown member by member, a pushed op's object was
+    /// rehashed three or four times).
+    private var members: [(String, JSONValue)] = []
 
     init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
         self.bytes = bytes
@@ -302,13 +306,14 @@ struct JSONReader {
     mutating func readObject() throws -> [String: JSONValue] {
         try self.enter()
         self.index += 1
-        var object: [String: JSONValue] = [:]
         self.skipWhitespace()
         if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "}") {
             self.index += 1
             self.depth -= 1
-            return object
+            return [:]
         }
+        let first = self.members.count
+        defer { self.members.removeSubrange(first...) }
         while true {
             self.skipWhitespace()
             guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\"") else { throw self.error("expected a key") }
@@ -316,10 +321,14 @@ struct JSONReader {
             self.skipWhitespace()
             guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: ":") else { throw self.error("expected ':'") }
             self.index += 1
-            object[key] = try self.readValue()
+            let value = try self.readValue()
+            self.members.append((key, value))
             if try self.closes(UInt8(ascii: "}")) { break }
         }
         self.depth -= 1
+        // A repeated key keeps its last value, as assigning member by member did.
+        var object = [String: JSONValue](minimumCapacity: self.members.count - first)
+        for (key, value) in self.members[first...] { object[key] = value }
         return object
     }
 
