@@ -79,6 +79,64 @@ struct WriteBehindTests {
         }
     }
 
+    /// With the thread held, the inserts are certainly still queued when the read comes: it must
+    /// wait for them (a read that did not would find nothing).
+    @Test func aReadWaitsForTheInsertsQueuedBeforeIt() async throws {
+        try await SQLiteStoreTests.withEngine { store, _ in
+            let behind = store.writeBehind
+            let found = try await store.write(profileId: "p", operations: 20) { tx in
+                behind.held.store(true, ordering: .releasing)
+                for index in 1...20 { try tx.saveRecord(Self.note("n\(index)", Int64(index)), isNew: true) }
+                let release = Thread {
+                    usleep(50_000)
+                    behind.held.store(false, ordering: .releasing)
+                }
+                release.start()
+                return try tx.records("p", "notes", ids: (1...20).map { "n\($0)" }).count
+            }
+            #expect(found == 20)
+            #expect(Self.insertsRun(store) == 20)
+        }
+    }
+
+    /// A push that replays one of its own op ids reads the result its earlier op stored, which the
+    /// thread wrote.
+    @Test func anOpIdRepeatedInAPushOfManyOpsIsADuplicate() async throws {
+        try await SQLiteStoreTests.withEngine { store, engine in
+            var ops = (0..<20).map { SyncOperation(opId: "op-\($0)", type: .create, collection: "notes", id: "n\($0)", data: ["text": .string("\($0)")]) }
+            ops.append(ops[3])
+            let results = try await engine.push(PushRequest(profileId: "p", operations: ops)).results
+            #expect(results.prefix(20).allSatisfy { $0.status == .applied })
+            #expect(results[20].status == .duplicate)
+            #expect(results[20].version == results[3].version)
+            #expect(Self.insertsRun(store) >= 60)
+        }
+    }
+
+    /// An insert that failed is the cause of the rollback, whatever the push threw after it (an
+    /// atomic batch's rollback would otherwise answer as a refusal).
+    @Test func aFailedInsertIsTheErrorEvenWhenThePushThrowsAfterIt() async throws {
+        struct Refused: Error {}
+        try await SQLiteStoreTests.withEngine { store, _ in
+            let behind = store.writeBehind
+            var failure: (any Error)?
+            do {
+                try await store.write(profileId: "p", operations: 20) { tx in
+                    for index in 1...10 { try tx.saveRecord(Self.note("n\(index)", Int64(index)), isNew: true) }
+                    try tx.saveRecord(Self.note("n5", 11), isNew: true)
+                    // The thread has run the failing insert; the push has not heard of it.
+                    while behind.insertsRun.load(ordering: .relaxed) < 11 { usleep(100) }
+                    throw Refused()
+                }
+            } catch {
+                failure = error
+            }
+            #expect((failure as? DatabaseError)?.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY, "\(String(describing: failure))")
+            let written = try await Self.count(store, "records", idLike: "n%")
+            #expect(written == 0)
+        }
+    }
+
     @Test func aFailedInsertBehindFailsThePushAndLeavesNothing() async throws {
         try await SQLiteStoreTests.withEngine { store, _ in
             // Given a write whose eleventh insert takes a key already taken, which swallows the
@@ -152,6 +210,37 @@ struct WriteBehindTests {
                 if case .failure(let error) = outcomes[index] { Issue.record("write \(prefix) failed: \(error)") }
                 #expect(try await Self.count(store, "records", idLike: "\(prefix)%") == 20)
             }
+        }
+    }
+
+    /// In one transaction, a push that throws with its inserts still queued, then a push that
+    /// commits: none of the first's inserts may run inside the second's savepoint.
+    @Test func aPushThatThrowsInAGroupLeavesNothingToThePushAfterIt() async throws {
+        struct Refused: Error {}
+        try await SQLiteStoreTests.withEngine { store, _ in
+            let behind = store.writeBehind
+            let outcomes = try await SQLiteStoreTests.whileTheWriterIsHeld(store, inFlight: 3) {
+                try await SQLiteStoreTests.inOrder(
+                    store,
+                    [
+                        {
+                            try await store.write(profileId: "p", operations: 500) { tx in
+                                behind.held.store(true, ordering: .releasing)
+                                for index in 1...500 { try tx.saveRecord(Self.note("b\(index)", Int64(index)), isNew: true) }
+                                // The thread starts on them just as the push gives up.
+                                behind.held.store(false, ordering: .releasing)
+                                throw Refused()
+                            }
+                        },
+                        { try await Self.writeNotes(store, "c", 20) },
+                    ]
+                )
+            }
+            #expect(store.writeGroups.sharedCommits.load(ordering: .relaxed) == 1)
+            if case .failure(let error) = outcomes[0] { #expect(error is Refused) } else { Issue.record("the throwing push succeeded") }
+            if case .failure(let error) = outcomes[1] { Issue.record("the second push failed: \(error)") }
+            #expect(try await Self.count(store, "records", idLike: "b%") == 0)
+            #expect(try await Self.count(store, "records", idLike: "c%") == 20)
         }
     }
 

@@ -35,7 +35,7 @@ struct DirectStatement {
 
     /// One of GRDB's prepared statements of `db`, on `db`'s thread.
     init(_ statement: Statement, _ db: Database) {
-        self.init(PreparedInsert(statement, db))
+        self.init(PreparedInsert(statement, db, sql: statement.sql))
     }
 
     private mutating func next(_ code: Int32) {
@@ -129,10 +129,12 @@ struct PreparedInsert: @unchecked Sendable {
     let connection: SQLiteConnection
     let sql: String
 
-    init(_ statement: Statement, _ db: Database) {
+    /// `sql`: the statement's text, for error messages (GRDB's `Statement.sql` trims it again on
+    /// every call).
+    init(_ statement: Statement, _ db: Database, sql: String) {
         self.handle = statement.sqliteStatement
         // Inside a `read` or `write` closure the connection is open.
         self.connection = db.sqliteConnection!
-        self.sql = statement.sql
+        self.sql = sql
     }
 }

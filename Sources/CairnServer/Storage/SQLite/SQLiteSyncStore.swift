@@ -474,8 +474,9 @@ public final class SQLiteSyncStore: SyncStore {
                 try transaction.finishWrites()
             } catch {
                 // Before GRDB (or the group) rolls the transaction back, the thread lets go of
-                // the connection.
-                transaction.abandonWrites()
+                // the connection. An insert that failed is the cause, whatever the body threw
+                // after it (an atomic batch's rollback would otherwise answer as a refusal).
+                if let insertFailure = transaction.abandonWrites() { throw insertFailure }
                 throw error
             }
             return (value, transaction.deletedProfile)

@@ -51,8 +51,9 @@ final class SQLiteSyncTransaction: SyncTransaction {
     }
 
     /// The transaction is being rolled back: drops the inserts not yet run and waits for the one
-    /// under way.
-    func abandonWrites() {
+    /// under way. Returns the error of an insert that failed (the cause of the rollback).
+    @discardableResult
+    func abandonWrites() -> (any Error)? {
         self.writeBehind?.abandon()
     }
 
@@ -484,7 +485,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
         if let hot = slot { return hot.prepared }
         let db = try self.db
         let statement = try db.cachedStatement(sql: sql)
-        let hot = HotStatement(statement: statement, prepared: PreparedInsert(statement, db))
+        let hot = HotStatement(statement: statement, prepared: PreparedInsert(statement, db, sql: sql))
         slot = hot
         return hot.prepared
     }
@@ -492,8 +493,8 @@ final class SQLiteSyncTransaction: SyncTransaction {
     /// Runs one of the hot inserts: on the write-behind thread when there is one (its error then
     /// comes back from a later use of the connection), else here. `bind` binds its values in
     /// order, on that thread: it may use only what it captured.
-    private func runInsert(_ statement: PreparedInsert, _ bind: @escaping (inout DirectStatement) -> Void) throws {
-        let insert = {
+    private func runInsert(_ statement: PreparedInsert, _ bind: @escaping @Sendable (inout DirectStatement) -> Void) throws {
+        let insert: WriteBehind.Insert = {
             var insert = DirectStatement(statement)
             bind(&insert)
             try insert.run()
@@ -538,14 +539,16 @@ final class SQLiteSyncTransaction: SyncTransaction {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
-    func saveOpResult(_ result: StoredOpResult) throws {
+    func saveOpResult(
+        _ result: OperationResult, profileId: String, opId: String, createdAt: Int64, payloadHash: @escaping @Sendable () -> Data
+    ) throws {
         try self.runInsert(try self.hot(&self.saveOpResultStatement, Self.saveOpResultSQL)) { insert in
-            insert.bind(result.profileId)
-            insert.bind(result.opId)
-            insert.bind(result.payloadHash)
-            insert.bind(result.result.jsonText)
-            insert.bind(result.result.version)
-            insert.bind(result.createdAt)
+            insert.bind(profileId)
+            insert.bind(opId)
+            insert.bind(payloadHash())
+            insert.bind(result.jsonText)
+            insert.bind(result.version)
+            insert.bind(createdAt)
         }
     }
 

@@ -18,8 +18,14 @@ import Synchronization
 /// An insert that fails fails the transaction: the inserts after it are dropped, and the error is
 /// thrown by every later `submit` and `drain` of the push, so it cannot end as if it had been
 /// written.
+///
+/// The inserts call SQLite only (`DirectStatement`), but SQLite may call back into GRDB on this
+/// thread: its rollback hook (when SQLite ends the transaction on its own, after a full disk) and
+/// its authorizer (when a statement is prepared again after a schema change). The hand-over
+/// orders those calls like the inserts; no transaction observer, SQL function or collation may be
+/// added for the tables these inserts write without going through `execute` instead.
 final class WriteBehind: @unchecked Sendable {
-    typealias Insert = () throws -> Void
+    typealias Insert = @Sendable () throws -> Void
 
     /// How long either side spins for the other before it sleeps: longer than the engine takes
     /// for one op, far shorter than a push.
@@ -27,6 +33,9 @@ final class WriteBehind: @unchecked Sendable {
 
     /// Inserts this thread has run (for tests).
     let insertsRun = Atomic<Int>(0)
+    /// While set, the thread leaves what is queued where it is (for tests: it makes "queued, not
+    /// yet run" certain).
+    let held = Atomic<Bool>(false)
 
     private let condition = NSCondition()
     // Guarded by `condition`.
@@ -64,7 +73,7 @@ final class WriteBehind: @unchecked Sendable {
         self.condition.unlock()
     }
 
-    /// Lets the thread end (when its store goes away).
+    /// Lets the thread end (when its store goes away, so never during a push).
     func stop() {
         self.condition.lock()
         self.stopped = true
@@ -76,7 +85,7 @@ final class WriteBehind: @unchecked Sendable {
     func submit(_ insert: @escaping Insert) throws {
         self.condition.lock()
         defer { self.condition.unlock() }
-        if let failure = self.failure { throw failure }
+        if let failure = self.failure { throw Self.thrown(failure) }
         precondition(self.active.load(ordering: .relaxed), "an insert handed over outside a push")
         self.queue.append(insert)
         self.outstanding.add(1, ordering: .releasing)
@@ -98,7 +107,13 @@ final class WriteBehind: @unchecked Sendable {
         self.condition.lock()
         let failure = self.failure
         self.condition.unlock()
-        if let failure { throw DirectStatement.cancellation(for: failure) ?? failure }
+        if let failure { throw Self.thrown(failure) }
+    }
+
+    /// An insert's error as the engine's thread throws it: an interrupt while its task is
+    /// cancelled is the cancellation (no task is current on this thread).
+    private static func thrown(_ failure: any Error) -> any Error {
+        DirectStatement.cancellation(for: failure) ?? failure
     }
 
     /// The push is over: waits for what it handed over (throwing the first insert's error).
@@ -108,12 +123,15 @@ final class WriteBehind: @unchecked Sendable {
     }
 
     /// The push is being rolled back: drops what is queued and waits for the insert under way.
-    /// The connection is the caller's again when it returns.
-    func abandon() {
+    /// The connection is the caller's again when it returns. Returns the error of an insert that
+    /// failed: the cause of the rollback, whatever the push threw after it.
+    @discardableResult
+    func abandon() -> (any Error)? {
         self.end(dropping: true)
     }
 
-    private func end(dropping: Bool) {
+    @discardableResult
+    private func end(dropping: Bool) -> (any Error)? {
         if dropping { self.dropping.store(true, ordering: .releasing) }
         self.condition.lock()
         if dropping {
@@ -122,7 +140,11 @@ final class WriteBehind: @unchecked Sendable {
         }
         self.waitForIdle()
         self.active.store(false, ordering: .releasing)
+        // A thread told to stop during the push ends now.
+        if self.stopped { self.condition.broadcast() }
+        let failure = self.failure
         self.condition.unlock()
+        return failure.map(Self.thrown)
     }
 
     /// With the lock held: sleeps until the thread has run (or dropped) everything handed over.
@@ -142,9 +164,10 @@ final class WriteBehind: @unchecked Sendable {
             if self.outstanding.load(ordering: .acquiring) == 0, self.active.load(ordering: .acquiring) {
                 Self.spin { self.outstanding.load(ordering: .acquiring) != 0 || !self.active.load(ordering: .acquiring) }
             }
+            while self.held.load(ordering: .acquiring) { usleep(200) }
             self.condition.lock()
             while self.queue.isEmpty {
-                if self.stopped {
+                if self.stopped, !self.active.load(ordering: .acquiring) {
                     self.condition.unlock()
                     return
                 }
