@@ -97,10 +97,11 @@ final class BatchApplier {
 
     /// Applies one op (or replays its stored result) and stores its result under its op id.
     func apply(_ op: SyncOperation) throws -> OperationResult {
+        let hash = self.keepsResults ? Self.payloadHash(op) : Data()
         let mayBeStored = self.keepsResults && (self.storedOpIds?.contains(op.opId) ?? true)
         if mayBeStored, let stored = try self.tx.opResult(self.profileId, op.opId) {
             // Ops stored before the direct writer carry the JSONEncoder hash.
-            guard stored.payloadHash == Self.payloadHash(op) || stored.payloadHash == (try? Self.legacyPayloadHash(op)) else {
+            guard stored.payloadHash == hash || stored.payloadHash == (try? Self.legacyPayloadHash(op)) else {
                 var result = OperationResult(
                     opId: op.opId, status: .rejected, collection: op.collection, id: op.id,
                     error: OperationError(code: CairnError.Code.idempotencyMismatch.rawValue, message: "This opId was already used with a different payload")
@@ -143,9 +144,7 @@ final class BatchApplier {
         }
         self.appendedLast = result.status == .applied ? self.appendedByOp : nil
         if self.keepsResults {
-            // Hashed where the result is written (on the store's write-behind thread, for a push
-            // of many ops): only a replay of the id compares it.
-            try self.tx.saveOpResult(result, profileId: self.profileId, opId: op.opId, createdAt: self.now) { Self.payloadHash(op) }
+            try self.tx.saveOpResult(StoredOpResult(profileId: self.profileId, opId: op.opId, payloadHash: hash, result: result, createdAt: self.now))
             // A second op of this batch with the same id is then a replay of this one.
             self.storedOpIds?.insert(op.opId)
         }

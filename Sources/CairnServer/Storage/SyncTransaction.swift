@@ -234,12 +234,8 @@ public protocol SyncTransaction: SyncReader {
     func saveRecord(_ record: StoredRecord, isNew: Bool) throws
     /// Appends to the change log.
     func appendChange(_ change: StoredChange) throws
-    /// Stores an op's result under its op id. `payloadHash` gives the hash of the op's payload
-    /// (``StoredOpResult/payloadHash``): it may run later and on another thread (the SQLite
-    /// store's write-behind thread), so it may use only what it captured.
-    func saveOpResult(
-        _ result: OperationResult, profileId: String, opId: String, createdAt: Int64, payloadHash: @escaping @Sendable () -> Data
-    ) throws
+    /// Stores an op's result under its op id.
+    func saveOpResult(_ result: StoredOpResult) throws
     /// Logs a conflict; returns its id.
     func logConflict(_ profileId: String, _ conflict: StoredConflict) throws -> Int64
     /// Marks the open conflicts of a record resolved.

@@ -539,16 +539,17 @@ final class SQLiteSyncTransaction: SyncTransaction {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
-    func saveOpResult(
-        _ result: OperationResult, profileId: String, opId: String, createdAt: Int64, payloadHash: @escaping @Sendable () -> Data
-    ) throws {
+    func saveOpResult(_ result: StoredOpResult) throws {
+        // Its JSON is written here, not on the write-behind thread: that thread's SQLite work is
+        // the longer side of a push (docs/benchmarks.md, session 15).
+        let text = result.result.jsonText
         try self.runInsert(try self.hot(&self.saveOpResultStatement, Self.saveOpResultSQL)) { insert in
-            insert.bind(profileId)
-            insert.bind(opId)
-            insert.bind(payloadHash())
-            insert.bind(result.jsonText)
-            insert.bind(result.version)
-            insert.bind(createdAt)
+            insert.bind(result.profileId)
+            insert.bind(result.opId)
+            insert.bind(result.payloadHash)
+            insert.bind(text)
+            insert.bind(result.result.version)
+            insert.bind(result.createdAt)
         }
     }
 
