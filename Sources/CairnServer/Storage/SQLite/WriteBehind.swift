@@ -5,8 +5,8 @@ import Synchronization
 /// the order the engine made them, while the engine goes on with the next op: with one client,
 /// the push's SQLite work and its Swift work then share the two cores instead of taking turns on
 /// one. The store keeps one (there is one writer), and a push of many ops uses it from `begin`
-/// to `finish` or `abandon` (``SQLiteSyncTransaction/init(_:writeBehind:)``); between pushes the
-/// thread sleeps.
+/// to `finish` or `abandon` (``SQLiteSyncTransaction/init(_:writeBehind:)``); the thread starts
+/// with the first such push and sleeps between pushes.
 ///
 /// The connection is never used by both threads at once: everything else the transaction does
 /// with it (a read, a savepoint, an update, GRDB's commit or rollback) first waits for the
@@ -55,7 +55,12 @@ final class WriteBehind: @unchecked Sendable {
     /// insert instead of sleeping at once.
     private let active = Atomic<Bool>(false)
 
-    init() {
+    /// Whether the thread was started: at the first push that uses it, not with the store (a
+    /// store that never takes a push of many ops, as in most tests and CLI commands, has none).
+    /// Guarded by `condition`.
+    private var started = false
+
+    private func startThread() {
         // The thread holds the object until it ends (`stop`).
         let thread = Thread { [self] in self.run() }
         thread.name = "cairn-write-behind"
@@ -70,6 +75,10 @@ final class WriteBehind: @unchecked Sendable {
         self.failed.store(false, ordering: .relaxed)
         self.dropping.store(false, ordering: .relaxed)
         self.active.store(true, ordering: .releasing)
+        if !self.started {
+            self.started = true
+            self.startThread()
+        }
         self.condition.unlock()
     }
 
