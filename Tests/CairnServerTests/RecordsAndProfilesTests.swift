@@ -221,6 +221,9 @@ struct RecordsAndProfilesTests {
             #expect(status["pendingOperations"] == .number(0))
             #expect(status["devices"]?[0]?["clientId"] == "laptop")
             #expect(status["syncVersion"] == .number(4))
+            // The last change (the root folders made at registration) was just now
+            let lastSync = try #require(status["lastSync"]?.stringValue.flatMap { Timestamps.milliseconds($0) })
+            #expect(abs(Double(lastSync) / 1000 - Date().timeIntervalSince1970) < 60)
         }
     }
 }

@@ -53,7 +53,7 @@ struct SQLiteStoreTests {
             #expect(
                 try await store.appliedMigrations() == [
                     "2026-11-21-accounts", "2026-11-21-sync-tables", "2026-11-21-bookmark-search", "2026-11-21-queue-and-timestamps",
-                    "2026-11-22-sibling-index", "2026-11-23-search-catch-up",
+                    "2026-11-22-sibling-index", "2026-11-23-search-catch-up", "2026-11-24-change-log-in-records",
                 ]
             )
             #expect(try await store.user(id: "u1")?.email == "a@b.co")
@@ -208,9 +208,45 @@ struct SQLiteStoreTests {
         let tables = try await store.pool.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         }
-        for table in ["users", "profiles", "refresh_tokens", "api_keys", "records", "changes", "applied_ops", "conflicts", "audit_log"] {
+        for table in ["users", "profiles", "refresh_tokens", "api_keys", "records", "applied_ops", "conflicts", "audit_log"] {
             #expect(tables.contains(table), "\(table)")
         }
+        // The change log lives in the records (each keeps the device of its last change).
+        #expect(!tables.contains("changes"))
+    }
+
+    /// A database from before the change log folded into the records: each record takes the
+    /// device of the log entry of its version, and the log goes.
+    @Test func theChangeLogMigratesIntoTheRecords() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.url.appendingPathComponent("db.sqlite").path
+        // Given a store at the migration before, whose change log has entries for records
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try SQLiteMigrations.migrator.migrate(queue, upTo: "2026-11-23-search-catch-up")
+            try await queue.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO users (id, email, email_normalized, password_hash, created_at, updated_at) VALUES ('u', 'a@b.co', 'a@b.co', 'h', 1, 1);
+                        INSERT INTO profiles (id, user_id, name, created_at, updated_at) VALUES ('p', 'u', 'default', 1, 1);
+                        INSERT INTO records (profile_id, collection, id, version, data, hlc, created_at, updated_at, created_seq)
+                          VALUES ('p', 'notes', 'phone-note', 2, '{}', 'h', 1, 1, 1), ('p', 'notes', 'server-note', 3, '{}', 'h', 1, 1, 3),
+                                 ('p', 'notes', 'unlogged', 4, '{}', 'h', 1, 1, 4);
+                        INSERT INTO changes (profile_id, seq, collection, record_id, type, client_id, at)
+                          VALUES ('p', 1, 'notes', 'phone-note', 'create', 'laptop', 1), ('p', 2, 'notes', 'phone-note', 'update', 'phone', 1),
+                                 ('p', 3, 'notes', 'server-note', 'create', NULL, 1);
+                        """)
+            }
+        }
+        // When it is opened by this version
+        let store = try SQLiteSyncStore(path: path)
+        try await store.prepare()
+        // Then each record has the device of its last change, and the log is gone
+        let records = try await store.read { reader in try reader.allRecords("p", "notes", includeDeleted: true) }
+        #expect(Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.clientId) }) == ["phone-note": "phone", "server-note": nil, "unlogged": nil])
+        let tables = try await store.pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") }
+        #expect(!tables.contains("changes"))
     }
 
     @Test func profileLookupIsScopedToItsOwner() async throws {
@@ -537,7 +573,7 @@ struct SQLiteStoreTests {
         try await Self.withEngine { store, engine in
             let sequenceBefore = try await engine.sequence(profileId: "p")
 
-            // Given a push, a write that leaves a change of a profile that does not exist (checked
+            // Given a push, a write that leaves an op result of a profile that does not exist (checked
             // only at the commit), and another push, queued in that order
             let outcomes = try await Self.whileTheWriterIsHeld(store, inFlight: 4) {
                 try await Self.inOrder(
@@ -549,7 +585,7 @@ struct SQLiteStoreTests {
                                 let db = try (tx as! SQLiteSyncTransaction).db
                                 try db.execute(sql: "PRAGMA defer_foreign_keys = ON")
                                 try db.execute(
-                                    sql: "INSERT INTO changes (profile_id, seq, collection, record_id, type, at) VALUES ('nobody', 1, 'notes', 'x', 'create', 1)")
+                                    sql: "INSERT INTO applied_ops (profile_id, op_id, payload_hash, result, created_at) VALUES ('nobody', 'x', x'00', '{}', 1)")
                             }
                         },
                         { _ = try await Self.pushTwo(engine, "last") },

@@ -80,6 +80,8 @@ struct WebSocketTests {
             guard case .array(let events)? = catchUp?["events"] else { Issue.record("no events"); return }
             #expect(events.compactMap { $0["bookmarkId"]?.stringValue } == ["missed-1", "missed-2", "seen"])
             #expect(events.last?["data"]?["title"] == "Seen, renamed")
+            // Each event names the device whose push made it
+            #expect(events.map { $0["clientId"] } == ["other", "other", "other"])
             #expect(await socket.next("sync_complete") != nil)
             // Then live: a new change arrives once
             _ = try await device.named("other").push([.createBookmark("m4", id: "live-1", title: "L", url: "https://l.example")])

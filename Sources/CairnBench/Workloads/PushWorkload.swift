@@ -7,7 +7,7 @@ struct PushWorkload {
     let clients: Int
 
     func run(_ client: BenchHTTP, server: ServerUnderTest, budget: Budget) async throws -> [Figure] {
-        let single = Pusher(http: try await client.registerAccount("push"), clientId: "bench-push")
+        let single = Pusher(http: try await client.registerAccount("push"), clientId: RawBaseline.clientId)
         let cpuBefore = server.cpuSeconds
         let (elapsed, _) = try await single.push(Pusher.creates("p", 0..<self.records), batchSize: self.batchSize, budget: budget)
         let cpuAfter = server.cpuSeconds

@@ -6,7 +6,7 @@ import GRDB
 /// Workload 5: the physical limit. The same rows written straight into SQLite, in WAL mode with
 /// `synchronous=FULL` like the server's store, into a table shaped like the server's `records`
 /// table (its columns, primary key and indexes, a JSON text column), with a reused prepared
-/// statement. No HTTP, no engine, no change log. Runs on the same disk as the server's data.
+/// statement. No HTTP, no engine, no idempotency record. Runs on the same disk as the server's data.
 ///
 /// The rows are the ones the server stores for the push workload's creates, column for column
 /// and byte for byte in length: a profile id as long as the server's (a UUID), the bookmark's
@@ -17,7 +17,8 @@ import GRDB
 /// faster than the same writes are; that shape is still measured (`raw.insert.short-rows`) so
 /// that older figures compare. The one-transaction insert (the import's counterpart) writes
 /// the same push-shaped rows, not the import's (whose ids and parents are UUIDs); the update
-/// rewrites a row's data with data of the same shape.
+/// rewrites a row's data with data of the same shape. Since session 16 the row also carries the
+/// pushing device's id, as the server's does (the change log folded into the records).
 struct RawBaseline {
     static let insertID = "raw.insert"
     static let insertShortRowsID = "raw.insert.short-rows"
@@ -54,6 +55,7 @@ struct RawBaseline {
           deleted INTEGER NOT NULL DEFAULT 0,
           deleted_at INTEGER,
           created_seq INTEGER NOT NULL DEFAULT 0,
+          client_id TEXT,
           PRIMARY KEY (profile_id, collection, id)
         ) STRICT, WITHOUT ROWID;
         CREATE INDEX records_by_version ON records(profile_id, version);
@@ -63,8 +65,8 @@ struct RawBaseline {
         """
 
     static let insertSQL = """
-        INSERT INTO records (profile_id, collection, id, version, data, hlc, parent_id, position, created_at, updated_at, created_seq)
-        VALUES (?, 'bookmarks', ?, ?, ?, ?, 'other', ?, ?, ?, ?)
+        INSERT INTO records (profile_id, collection, id, version, data, hlc, parent_id, position, created_at, updated_at, created_seq, client_id)
+        VALUES (?, 'bookmarks', ?, ?, ?, ?, 'other', ?, ?, ?, ?, ?)
         """
 
     static let updateSQL = "UPDATE records SET data = ?, version = ?, updated_at = ? WHERE profile_id = ? AND collection = 'bookmarks' AND id = ?"
@@ -96,6 +98,9 @@ struct RawBaseline {
     /// A profile id as long as the server's (a lowercase UUID), one per table of rows.
     static let profileId = "6f1d3c2a-9b84-4e57-a0c6-3d2e8f71b5a9"
     static let bulkProfileId = "0b7e9a41-25c3-4f8d-b6e2-8c1f4a9d3e70"
+    /// The push workload's device (`PushWorkload`'s one client), which the server keeps on each
+    /// record it changes. The short rows have none, as before.
+    static let clientId = "bench-push"
 
     /// The column values of rows `indices` of `profile`, as the server stores the push workload's
     /// creates (`Pusher.creates("p", …)` into folder `other`), built before any clock starts.
@@ -107,7 +112,7 @@ struct RawBaseline {
             let now: Int64 = 1_795_000_000_000 + Int64(index)
             let data = Self.bookmarkData(title: "Bookmark \(index)", url: "https://example.com/p/\(index)", position: key, added: now, modified: now)
             let hlc = "00\(now)-000000-server"
-            return [profile, "p-\(index)", index + 1, data, hlc, key, now, now, index + 1]
+            return [profile, "p-\(index)", index + 1, data, hlc, key, now, now, index + 1, Self.clientId]
         }
     }
 
@@ -121,7 +126,7 @@ struct RawBaseline {
         indices.map { index in
             let data = #"{"title":"Bookmark \#(index)","url":"https://example.com/p/\#(index)"}"#
             let now: Int64 = 1_700_000_000_000 + Int64(index)
-            return [profile, "p-\(index)", index + 1, data, "001700000000000-000000-raw", String(format: "a%07d", index), now, now, index + 1]
+            return [profile, "p-\(index)", index + 1, data, "001700000000000-000000-raw", String(format: "a%07d", index), now, now, index + 1, nil]
         }
     }
 

@@ -209,8 +209,10 @@ final class BatchApplier {
         if try self.opWrites.willWrite(last: last) { try self.tx.beginSavepoint() }
     }
 
-    /// Gives `record` the next version, saves it and appends the change. `last`: see `willWrite`.
-    func commit(_ record: inout StoredRecord, type: StoredChange.Kind, opId: String?, stamp: HLC?, isNew: Bool, last: Bool = false) throws {
+    /// Gives `record` the next version and saves it with the pushing device's `clientId`: the
+    /// record's row is the whole trace of a change (docs/sync.md, "What the server keeps per
+    /// change"). `last`: see `willWrite`.
+    func commit(_ record: inout StoredRecord, isNew: Bool, last: Bool = false) throws {
         try self.willWrite(last: last)
         let key = RecordKey(collection: record.collection, id: record.id)
         if self.touched[key] == nil {
@@ -235,14 +237,9 @@ final class BatchApplier {
         for (field, version) in record.fieldVersions where version == Self.pendingVersion {
             record.fieldVersions[field] = self.seq
         }
+        record.clientId = self.clientId
         try self.tx.saveRecord(record, isNew: isNew)
         self.cache[key] = .some(record)
-        try self.tx.appendChange(
-            StoredChange(
-                profileId: self.profileId, seq: self.seq, collection: record.collection, recordId: record.id, type: type,
-                clientId: self.clientId, opId: opId, hlc: stamp, at: self.now
-            )
-        )
     }
 
     /// Ends the batch inside its transaction: saves the profile's sequence. Every user of an

@@ -74,7 +74,7 @@ struct BookmarkRules {
                 fieldStamps: data.mapValues { _ in stamp }, hlc: stamp, parentId: nil, position: positions[offset], createdAt: self.applier.now,
                 updatedAt: self.applier.now, createdSeq: 0
             )
-            try self.applier.commit(&record, type: .create, opId: nil, stamp: nil, isNew: true)
+            try self.applier.commit(&record, isNew: true)
         }
     }
 
@@ -141,7 +141,7 @@ struct BookmarkRules {
         )
         try RecordRules(applier: self.applier).checkSize(record.data)
         // The op's last write: after it, only its result is built.
-        try self.applier.commit(&record, type: previous == nil ? .create : .update, opId: op.opId, stamp: stamp, isNew: previous == nil, last: true)
+        try self.applier.commit(&record, isNew: previous == nil, last: true)
         var result = self.applier.result(op, .applied, record)
         if !revived.isEmpty { result.affected = revived }
         // Carried to the next op only when nothing else changed a folder: a revived folder can
@@ -230,9 +230,8 @@ struct BookmarkRules {
             try RecordRules(applier: self.applier).checkSize(merge.record.data)
             let stored = try self.applier.record(Self.collection, existing.id)
             if merge.changed || stored?.deleted == true {
-                let onlyPlacement = Set(merge.appliedFields).isSubset(of: ["parentId", "position"])
                 // The op's last write: after it, only its result is built.
-                try self.applier.commit(&merge.record, type: onlyPlacement ? .move : .update, opId: op.opId, stamp: stamp, isNew: false, last: true)
+                try self.applier.commit(&merge.record, isNew: false, last: true)
             }
             var result = self.applier.result(op, status, merge.record)
             if status == .merged { result.record = try self.json(merge.record) }
@@ -262,7 +261,7 @@ struct BookmarkRules {
                 child.deleted = true
                 child.deletedAt = self.applier.now
                 child.fieldStamps["_deleted"] = stamp
-                try self.applier.commit(&child, type: .delete, opId: op.opId, stamp: stamp, isNew: false)
+                try self.applier.commit(&child, isNew: false)
                 try self.applier.resolveConflicts(Self.collection, child.id)
                 affected.append(child.id)
                 if child.data["isFolder"]?.boolValue == true { queue.append(child.id) }
@@ -271,7 +270,7 @@ struct BookmarkRules {
         record.deleted = true
         record.deletedAt = self.applier.now
         record.fieldStamps["_deleted"] = stamp
-        try self.applier.commit(&record, type: .delete, opId: op.opId, stamp: stamp, isNew: false)
+        try self.applier.commit(&record, isNew: false)
         try self.applier.resolveConflicts(Self.collection, record.id)
         var result = self.applier.result(op, .applied, record)
         if !affected.isEmpty { result.affected = affected }
@@ -323,7 +322,7 @@ struct BookmarkRules {
                 node.parentId = "other"
                 node.data["parentId"] = "other"
             }
-            try self.applier.commit(&node, type: .update, opId: nil, stamp: nil, isNew: false)
+            try self.applier.commit(&node, isNew: false)
             revived.append(id)
             cursor = node.parentId
             depth += 1

@@ -58,7 +58,7 @@ struct RecordRules {
                     record.createdSeq = existing.createdSeq
                 }
                 // The op's last write: after it, only its result is built.
-                try applier.commit(&record, type: existing == nil ? .create : .update, opId: op.opId, stamp: stamp, isNew: existing == nil, last: true)
+                try applier.commit(&record, isNew: existing == nil, last: true)
                 result = applier.result(op, .applied, record)
             }
         case .update:
@@ -91,7 +91,7 @@ struct RecordRules {
             record.deleted = true
             record.deletedAt = applier.now
             record.fieldStamps["_deleted"] = stamp
-            try applier.commit(&record, type: .delete, opId: op.opId, stamp: stamp, isNew: false)
+            try applier.commit(&record, isNew: false)
             try applier.resolveConflicts(record.collection, record.id)
             result = applier.result(op, .applied, record)
         case .move:
@@ -110,7 +110,7 @@ struct RecordRules {
             let wasDeleted = try self.applier.record(existing.collection, existing.id)?.deleted ?? false
             if merge.changed || wasDeleted {
                 // The op's last write: after it, only its result is built.
-                try self.applier.commit(&merge.record, type: .update, opId: op.opId, stamp: stamp, isNew: false, last: true)
+                try self.applier.commit(&merge.record, isNew: false, last: true)
             }
             var result = self.applier.result(op, status, merge.record)
             if status == .merged { result.record = Self.json(merge.record) }

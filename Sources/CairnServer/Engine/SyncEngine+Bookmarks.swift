@@ -131,11 +131,7 @@ extension SyncEngine {
             let hasMore = records.count > limit
             if hasMore { records = Array(records.prefix(limit)) }
             let changes = try Self.changes(records, reader: reader, profileId: profileId)
-            return (
-                try zip(records, changes).map { record, change in
-                    (change, try reader.change(profileId, seq: record.version)?.clientId, record.createdSeq)
-                }, hasMore
-            )
+            return (zip(records, changes).map { record, change in (change, record.clientId, record.createdSeq) }, hasMore)
         }
     }
 }

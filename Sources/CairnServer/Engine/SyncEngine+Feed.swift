@@ -35,7 +35,6 @@ extension SyncEngine {
             var events: [SyncEventMessage] = []
             events.reserveCapacity(records.count)
             for (record, change) in zip(records, changes) {
-                let clientId = try reader.change(profileId, seq: record.version)?.clientId
                 let data: JSONValue
                 if record.collection == BookmarkRules.collection {
                     data = change.data
@@ -46,7 +45,7 @@ extension SyncEngine {
                     SyncEventMessage(
                         id: String(record.version), type: record.deleted ? "delete" : (record.createdSeq > since ? "create" : "update"),
                         collection: record.collection, bookmarkId: record.id, data: data, timestamp: record.updatedAt,
-                        clientId: clientId ?? "server", syncVersion: record.version
+                        clientId: record.clientId ?? "server", syncVersion: record.version
                     )
                 )
             }

@@ -166,7 +166,7 @@ struct TreeImporter {
                 fieldStamps: data.mapValues { _ in self.stamp }, hlc: self.stamp, parentId: parentId, position: position,
                 createdAt: applier.now, updatedAt: applier.now, createdSeq: 0
             )
-            try applier.commit(&record, type: .create, opId: nil, stamp: self.stamp, isNew: true)
+            try applier.commit(&record, isNew: true)
             if node.isFolder {
                 self.summary.foldersCreated += 1
                 if depth < SyncEngine.maximumImportDepth {

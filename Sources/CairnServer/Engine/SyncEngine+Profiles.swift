@@ -22,7 +22,7 @@ extension SyncEngine {
                 record.deleted = true
                 record.deletedAt = now
                 record.fieldStamps["_deleted"] = stamp
-                try applier.commit(&record, type: .delete, opId: nil, stamp: stamp, isNew: false)
+                try applier.commit(&record, isNew: false)
             }
             try applier.finish()
             try tx.dropSearchIndex(profileId)
@@ -107,7 +107,7 @@ extension SyncEngine {
     public func lastChangeTime(profileId: String) async throws -> Int64? {
         try await self.store.read { reader in
             guard let profile = try reader.profileState(profileId), profile.seq > 0 else { return nil }
-            return try reader.change(profileId, seq: profile.seq)?.at
+            return try reader.changeTime(profileId, version: profile.seq)
         }
     }
 

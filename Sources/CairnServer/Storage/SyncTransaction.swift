@@ -27,11 +27,14 @@ public struct StoredRecord: Sendable, Equatable {
     public var deletedAt: Int64?
     /// The sequence of the change that created it.
     public var createdSeq: Int64
+    /// The device (`clientId`) whose push made the record's last change; `nil` for a change the
+    /// server made by itself (a root folder, an import, a profile's deletion) or a push without one.
+    public var clientId: String?
 
     public init(
         profileId: String, collection: String, id: String, version: Int64, data: [String: JSONValue], fieldStamps: [String: HLC],
         hlc: HLC, parentId: String? = nil, position: String? = nil, createdAt: Int64, updatedAt: Int64, deleted: Bool = false,
-        deletedAt: Int64? = nil, createdSeq: Int64
+        deletedAt: Int64? = nil, createdSeq: Int64, clientId: String? = nil
     ) {
         self.profileId = profileId
         self.collection = collection
@@ -47,6 +50,7 @@ public struct StoredRecord: Sendable, Equatable {
         self.deleted = deleted
         self.deletedAt = deletedAt
         self.createdSeq = createdSeq
+        self.clientId = clientId
     }
 }
 
@@ -66,6 +70,8 @@ public struct ChangedRow: Sendable, Equatable {
     public var deleted: Bool
     public var deletedAt: Int64?
     public var createdSeq: Int64
+    /// The device whose push made the last change (``StoredRecord/clientId``).
+    public var clientId: String? = nil
 
     /// The record with its data parsed (`[:]` if the text is not an object), as a pull shows it:
     /// without the field stamps and HLC that only merges read (a zero HLC), so it must never be
@@ -75,42 +81,8 @@ public struct ChangedRow: Sendable, Equatable {
             profileId: self.profileId, collection: self.collection, id: self.id, version: self.version,
             data: (try? JSONValue.parseObject(self.dataText)) ?? [:], fieldStamps: [:], hlc: HLC(wall: 0, node: ""), parentId: self.parentId,
             position: self.position, createdAt: self.createdAt, updatedAt: self.updatedAt, deleted: self.deleted,
-            deletedAt: self.deletedAt, createdSeq: self.createdSeq
+            deletedAt: self.deletedAt, createdSeq: self.createdSeq, clientId: self.clientId
         )
-    }
-}
-
-/// One entry of the change log: which record changed, how, by which device and op, and when.
-/// The record's data after the change is not copied into it: nothing reads it back (pulls and
-/// feeds read the record's row), and the copy made every write twice as large.
-public struct StoredChange: Sendable, Equatable {
-    public enum Kind: String, Sendable, Codable {
-        case create, update, delete, move
-    }
-
-    public var profileId: String
-    public var seq: Int64
-    public var collection: String
-    public var recordId: String
-    public var type: Kind
-    public var clientId: String?
-    public var opId: String?
-    public var hlc: HLC?
-    public var at: Int64
-
-    public init(
-        profileId: String, seq: Int64, collection: String, recordId: String, type: Kind, clientId: String?,
-        opId: String?, hlc: HLC?, at: Int64
-    ) {
-        self.profileId = profileId
-        self.seq = seq
-        self.collection = collection
-        self.recordId = recordId
-        self.type = type
-        self.clientId = clientId
-        self.opId = opId
-        self.hlc = hlc
-        self.at = at
     }
 }
 
@@ -208,8 +180,9 @@ public protocol SyncReader {
     func recordsUpdated(_ profileId: String, collections: [String], since: Int64, limit: Int) throws -> [StoredRecord]
     /// The newest `updatedAt` among records of `collections` (ms), if any.
     func newestUpdate(_ profileId: String, collections: [String]) throws -> Int64?
-    /// The change-log entry with this sequence.
-    func change(_ profileId: String, seq: Int64) throws -> StoredChange?
+    /// When the record whose version is `version` was last changed (ms): the time of the change
+    /// with that sequence while the record still has it.
+    func changeTime(_ profileId: String, version: Int64) throws -> Int64?
     /// The sequence the bookmark search index reflects, and the profile's sequence (`nil`: no
     /// such live profile). Changes above `indexed` are not in the index yet.
     func searchIndexState(_ profileId: String) throws -> (indexed: Int64, seq: Int64)?
@@ -232,16 +205,13 @@ public protocol SyncTransaction: SyncReader {
     /// Inserts or replaces a record. `isNew`: the caller knows the profile has no row with its
     /// id (a plain insert, which fails rather than replace one).
     func saveRecord(_ record: StoredRecord, isNew: Bool) throws
-    /// Appends to the change log.
-    func appendChange(_ change: StoredChange) throws
     /// Stores an op's result under its op id.
     func saveOpResult(_ result: StoredOpResult) throws
     /// Logs a conflict; returns its id.
     func logConflict(_ profileId: String, _ conflict: StoredConflict) throws -> Int64
     /// Marks the open conflicts of a record resolved.
     func resolveConflicts(_ profileId: String, _ collection: String, _ recordId: String, at: Int64) throws
-    /// Removes tombstones deleted before `deletedBefore` (ms) and the change-log entries up to
-    /// the newest of them, and raises the profile's purge horizon to that version (cursors older
+    /// Removes tombstones deleted before `deletedBefore` (ms), and raises the profile's purge horizon to that version (cursors older
     /// than it must resync). Returns the number of tombstones removed.
     func purgeTombstones(_ profileId: String, deletedBefore: Int64) throws -> Int
     /// Marks a profile deleted (its records are tombstoned by the engine first).

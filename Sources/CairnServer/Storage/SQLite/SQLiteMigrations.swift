@@ -211,6 +211,20 @@ enum SQLiteMigrations {
                     """
             )
         }
+        // The change log folds into the records: of each entry only the pushing device of a
+        // record's last change was ever read back (by the feed and seed 000's bookmark sync), and
+        // the entry was a second row, in a second B-tree, for every change. The record keeps that
+        // device now; the time of a change is the record's `updated_at`.
+        migrator.registerMigration("2026-11-24-change-log-in-records") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE records ADD COLUMN client_id TEXT;
+                    UPDATE records SET client_id = c.client_id FROM changes c
+                    WHERE c.profile_id = records.profile_id AND c.seq = records.version AND c.client_id IS NOT NULL;
+                    DROP TABLE changes;
+                    """
+            )
+        }
         return migrator
     }
 }

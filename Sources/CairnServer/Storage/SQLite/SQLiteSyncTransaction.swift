@@ -37,7 +37,6 @@ final class SQLiteSyncTransaction: SyncTransaction {
         do {
             _ = try self.hot(&self.insertRecordStatement, Self.insertRecordSQL)
             _ = try self.hot(&self.upsertRecordStatement, Self.upsertRecordSQL)
-            _ = try self.hot(&self.appendChangeStatement, Self.appendChangeSQL)
             _ = try self.hot(&self.saveOpResultStatement, Self.saveOpResultSQL)
         } catch {
             writeBehind.abandon()
@@ -389,9 +388,9 @@ final class SQLiteSyncTransaction: SyncTransaction {
         )
     }
 
-    func change(_ profileId: String, seq: Int64) throws -> StoredChange? {
-        try Row.fetchOne(self.db.cachedStatement(sql: "SELECT \(StoredChange.columns) FROM changes WHERE profile_id = ? AND seq = ?"), arguments: [profileId, seq])
-            .map(StoredChange.init(row:))
+    func changeTime(_ profileId: String, version: Int64) throws -> Int64? {
+        try Int64.fetchOne(
+            self.db.cachedStatement(sql: "SELECT updated_at FROM records WHERE profile_id = ? AND version = ?"), arguments: [profileId, version])
     }
 
     func searchIndexState(_ profileId: String) throws -> (indexed: Int64, seq: Int64)? {
@@ -465,6 +464,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
             insert.bind(record.deleted)
             insert.bind(record.deletedAt)
             insert.bind(record.createdSeq)
+            insert.bind(record.clientId)
         }
     }
 
@@ -472,7 +472,6 @@ final class SQLiteSyncTransaction: SyncTransaction {
     // cache is keyed by the SQL text, hashed whole on every lookup).
     private var insertRecordStatement: HotStatement?
     private var upsertRecordStatement: HotStatement?
-    private var appendChangeStatement: HotStatement?
     private var saveOpResultStatement: HotStatement?
 
     /// One of those statements: GRDB's (which keeps SQLite's handle alive) and SQLite's handle.
@@ -508,8 +507,8 @@ final class SQLiteSyncTransaction: SyncTransaction {
 
     static let insertRecordSQL = """
         INSERT INTO records (profile_id, collection, id, version, data, field_stamps, hlc, parent_id, position,
-                             created_at, updated_at, deleted, deleted_at, created_seq)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                             created_at, updated_at, deleted, deleted_at, created_seq, client_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     static let upsertRecordSQL = insertRecordSQL + """
@@ -517,26 +516,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
         ON CONFLICT (profile_id, collection, id) DO UPDATE SET
           version = excluded.version, data = excluded.data, field_stamps = excluded.field_stamps, hlc = excluded.hlc,
           parent_id = excluded.parent_id, position = excluded.position, updated_at = excluded.updated_at,
-          deleted = excluded.deleted, deleted_at = excluded.deleted_at
-        """
-
-    func appendChange(_ change: StoredChange) throws {
-        try self.runInsert(try self.hot(&self.appendChangeStatement, Self.appendChangeSQL)) { insert in
-            insert.bind(change.profileId)
-            insert.bind(change.seq)
-            insert.bind(change.collection)
-            insert.bind(change.recordId)
-            insert.bind(change.type.rawValue)
-            insert.bind(change.clientId)
-            insert.bind(change.opId)
-            insert.bind(change.hlc?.description)
-            insert.bind(change.at)
-        }
-    }
-
-    static let appendChangeSQL = """
-        INSERT INTO changes (profile_id, seq, collection, record_id, type, client_id, op_id, hlc, at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+          deleted = excluded.deleted, deleted_at = excluded.deleted_at, client_id = excluded.client_id
         """
 
     func saveOpResult(_ result: StoredOpResult) throws {
@@ -596,7 +576,6 @@ final class SQLiteSyncTransaction: SyncTransaction {
         )
         let removed = try self.db.changesCount
         try self.db.execute(sql: "UPDATE profiles SET purge_seq = MAX(purge_seq, ?) WHERE id = ?", arguments: [horizon, profileId])
-        try self.db.execute(sql: "DELETE FROM changes WHERE profile_id = ? AND seq <= ?", arguments: [profileId, horizon])
         return removed
     }
 
@@ -658,7 +637,7 @@ extension StoredRecord {
     /// (GRDB finds a column by name with a case-insensitive search, which was a quarter of the
     /// time of reading a page of records).
     static let columns =
-        "profile_id, collection, id, version, data, field_stamps, hlc, parent_id, position, created_at, updated_at, deleted, deleted_at, created_seq"
+        "profile_id, collection, id, version, data, field_stamps, hlc, parent_id, position, created_at, updated_at, deleted, deleted_at, created_seq, client_id"
 
     /// A record from a row of `SELECT \(columns)`.
     init(row: Row) {
@@ -674,7 +653,7 @@ extension StoredRecord {
             fieldStamps: stamps.stamps,
             hlc: hlc, parentId: row[7], position: row[8],
             createdAt: row[9], updatedAt: row[10], deleted: row[11], deletedAt: row[12],
-            createdSeq: row[13]
+            createdSeq: row[13], clientId: row[14]
         )
         self.fieldVersions = stamps.versions
     }
@@ -683,29 +662,13 @@ extension StoredRecord {
 extension ChangedRow {
     /// The columns a pull reads: not the profile (the query names it), nor the field stamps and
     /// HLC (a pull never sends them).
-    static let columns = "collection, id, version, data, parent_id, position, created_at, updated_at, deleted, deleted_at, created_seq"
+    static let columns = "collection, id, version, data, parent_id, position, created_at, updated_at, deleted, deleted_at, created_seq, client_id"
 
     /// A pull's row of `profileId` from a row of `SELECT \(columns)`.
     init(row: Row, profileId: String) {
         self.init(
             profileId: profileId, collection: row[0], id: row[1], version: row[2], dataText: row[3], parentId: row[4], position: row[5],
-            createdAt: row[6], updatedAt: row[7], deleted: row[8], deletedAt: row[9], createdSeq: row[10]
-        )
-    }
-}
-
-extension StoredChange {
-    /// The columns `init(row:)` reads, in its order (the `data` column is NULL in entries written
-    /// since the change log stopped copying the record's data, and not read).
-    static let columns = "profile_id, seq, collection, record_id, type, client_id, op_id, hlc, at"
-
-    /// An entry from a row of `SELECT \(columns)`.
-    init(row: Row) {
-        let hlc: String? = row[7]
-        let type: String = row[4]
-        self.init(
-            profileId: row[0], seq: row[1], collection: row[2], recordId: row[3], type: StoredChange.Kind(rawValue: type) ?? .update,
-            clientId: row[5], opId: row[6], hlc: hlc.flatMap(HLC.init), at: row[8]
+            createdAt: row[6], updatedAt: row[7], deleted: row[8], deletedAt: row[9], createdSeq: row[10], clientId: row[11]
         )
     }
 }
