@@ -314,6 +314,55 @@ struct SQLiteStoreTests {
         #expect(versions == record.fieldVersions)
     }
 
+    /// An op's plain result (applied at its version, nothing more) is stored as an empty text and
+    /// rebuilt from the retried op; any other result is stored whole. Either way a retry answers
+    /// what the first attempt answered, as a duplicate.
+    @Test func aPlainOpResultIsNotWrittenOutAndItsRetryAnswersTheSame() async throws {
+        try await SQLiteStoreTests.withEngine { store, engine in
+            // Given a push of a plain create, a bookmark create, a create stamped far in the
+            // future (clamped), a create without an id (the server names it) and a rejected update
+            let ops = [
+                SyncOperation(opId: "plain", type: .create, collection: "notes", id: "n1", data: ["text": "a"]),
+                SyncOperation(opId: "bookmark", type: .create, id: "b1", data: ["title": "B", "url": "https://b.example"], parentId: "toolbar"),
+                SyncOperation(opId: "clamped", type: .create, collection: "notes", id: "n2", data: ["text": "b"], hlc: HLC(wall: 4_000_000_000_000, node: "far")),
+                SyncOperation(opId: "unnamed", type: .create, collection: "notes", data: ["text": "c"]),
+                SyncOperation(opId: "rejected", type: .update, collection: "notes", id: "missing", patch: ["text": "d"]),
+            ]
+            let first = try await engine.push(PushRequest(profileId: "p", operations: ops)).results
+            #expect(first.map(\.status) == [.applied, .applied, .applied, .applied, .rejected])
+            #expect(first[2].clockClamped == true)
+            #expect(first[3].id != nil)
+
+            // Then only the plain results are left out of the stored rows
+            let stored = try await store.pool.read { db in
+                try Dictionary(
+                    uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT op_id, result, seq FROM applied_ops WHERE profile_id = 'p'").map {
+                        (($0[0] as String), (text: $0[1] as String, seq: $0[2] as Int64?))
+                    })
+            }
+            #expect(stored["plain"]?.text == "")
+            #expect(stored["bookmark"]?.text == "")
+            #expect(stored["plain"]?.seq == first[0].version)
+            for opId in ["clamped", "unnamed", "rejected"] { #expect(stored[opId]?.text.isEmpty == false, "\(opId)") }
+
+            // When the push is retried, each op answers its first result as a duplicate
+            let retry = try await engine.push(PushRequest(profileId: "p", operations: ops)).results
+            for (again, original) in zip(retry, first) {
+                var expected = original
+                expected.originalStatus = original.status
+                expected.status = .duplicate
+                #expect(again == expected)
+            }
+            // And a plain op's id reused with another payload is refused, naming the first version
+            var changed = ops[0]
+            changed.data = ["text": "other"]
+            let mismatch = try await engine.push(PushRequest(profileId: "p", operations: [changed])).results[0]
+            #expect(mismatch.status == .rejected)
+            #expect(mismatch.error?.code == "IDEMPOTENCY_MISMATCH")
+            #expect(mismatch.version == first[0].version)
+        }
+    }
+
     /// A lookup that began before an invalidation must not put what it read into the cache: it
     /// may have read the row before the write that invalidated it.
     @Test func lookupCacheRefusesAFillThatRacedAnInvalidation() {

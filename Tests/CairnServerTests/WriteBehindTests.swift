@@ -50,7 +50,7 @@ struct WriteBehindTests {
                         StoredOpResult(
                             profileId: "p", opId: "n\(index)", payloadHash: Data([1]),
                             result: OperationResult(opId: "n\(index)", status: .applied, collection: "notes", id: "n\(index)", version: Int64(index)),
-                            createdAt: 1
+                            version: Int64(index), createdAt: 1
                         )
                     )
                     if index % 10 == 0 { seen.append(try tx.record("p", "notes", "n\(index)") != nil) }

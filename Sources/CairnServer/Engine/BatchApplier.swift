@@ -106,11 +106,11 @@ final class BatchApplier {
                     opId: op.opId, status: .rejected, collection: op.collection, id: op.id,
                     error: OperationError(code: CairnError.Code.idempotencyMismatch.rawValue, message: "This opId was already used with a different payload")
                 )
-                result.version = stored.result.version
+                result.version = stored.version
                 return result
             }
-            var replay = stored.result
-            replay.originalStatus = stored.result.status == .duplicate ? stored.result.originalStatus : stored.result.status
+            var replay = stored.result ?? Self.plainResult(op, version: stored.version)
+            replay.originalStatus = replay.status == .duplicate ? replay.originalStatus : replay.status
             replay.status = .duplicate
             return replay
         }
@@ -144,11 +144,23 @@ final class BatchApplier {
         }
         self.appendedLast = result.status == .applied ? self.appendedByOp : nil
         if self.keepsResults {
-            try self.tx.saveOpResult(StoredOpResult(profileId: self.profileId, opId: op.opId, payloadHash: hash, result: result, createdAt: self.now))
+            let plain = result == Self.plainResult(op, version: result.version)
+            try self.tx.saveOpResult(
+                StoredOpResult(
+                    profileId: self.profileId, opId: op.opId, payloadHash: hash, result: plain ? nil : result, version: result.version,
+                    createdAt: self.now
+                )
+            )
             // A second op of this batch with the same id is then a replay of this one.
             self.storedOpIds?.insert(op.opId)
         }
         return result
+    }
+
+    /// The result most ops end with: `op` applied at `version`, nothing more. It is not stored
+    /// (``StoredOpResult/result``), but rebuilt from the op when a retry of it comes.
+    static func plainResult(_ op: SyncOperation, version: Int64?) -> OperationResult {
+        OperationResult(opId: op.opId, status: .applied, collection: op.collection, id: op.id, version: version)
     }
 
     static func validateEnvelope(_ op: SyncOperation) throws(CairnError) {

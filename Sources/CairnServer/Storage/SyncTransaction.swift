@@ -91,14 +91,21 @@ public struct StoredOpResult: Sendable, Equatable {
     public var profileId: String
     public var opId: String
     public var payloadHash: Data
-    public var result: OperationResult
+    /// The op's result; `nil` when it is the op's plain result, `applied` at `version` and
+    /// nothing more (``BatchApplier/plainResult(_:version:)``), which is not written out: a
+    /// retry carries the same op (its payload hash says so), from which the result is rebuilt.
+    /// Most pushed ops end so, and the text was half of each stored row.
+    public var result: OperationResult?
+    /// The record's version after the op (the result's `version`).
+    public var version: Int64?
     public var createdAt: Int64
 
-    public init(profileId: String, opId: String, payloadHash: Data, result: OperationResult, createdAt: Int64) {
+    public init(profileId: String, opId: String, payloadHash: Data, result: OperationResult?, version: Int64?, createdAt: Int64) {
         self.profileId = profileId
         self.opId = opId
         self.payloadHash = payloadHash
         self.result = result
+        self.version = version
         self.createdAt = createdAt
     }
 }

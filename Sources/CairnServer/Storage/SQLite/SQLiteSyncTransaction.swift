@@ -247,13 +247,13 @@ final class SQLiteSyncTransaction: SyncTransaction {
 
     func opResult(_ profileId: String, _ opId: String) throws -> StoredOpResult? {
         guard let row = try Row.fetchOne(
-            self.db.cachedStatement(sql: "SELECT * FROM applied_ops WHERE profile_id = ? AND op_id = ?"),
+            self.db.cachedStatement(sql: "SELECT payload_hash, result, seq, created_at FROM applied_ops WHERE profile_id = ? AND op_id = ?"),
             arguments: [profileId, opId]
         ) else { return nil }
-        let text: String = row["result"]
+        let text: String = row[1]
         return StoredOpResult(
-            profileId: row["profile_id"], opId: row["op_id"], payloadHash: row["payload_hash"],
-            result: try Self.decode(OperationResult.self, text), createdAt: row["created_at"]
+            profileId: profileId, opId: opId, payloadHash: row[0],
+            result: text.isEmpty ? nil : try Self.decode(OperationResult.self, text), version: row[2], createdAt: row[3]
         )
     }
 
@@ -520,15 +520,16 @@ final class SQLiteSyncTransaction: SyncTransaction {
         """
 
     func saveOpResult(_ result: StoredOpResult) throws {
-        // Its JSON is written here, not on the write-behind thread: that thread's SQLite work is
-        // the longer side of a push (docs/benchmarks.md, session 15).
-        let text = result.result.jsonText
+        // An op's plain result is stored as an empty text (`StoredOpResult.result`). Any other's
+        // JSON is written here, not on the write-behind thread: that thread's SQLite work is the
+        // longer side of a push (docs/benchmarks.md, session 15).
+        let text = result.result?.jsonText ?? ""
         try self.runInsert(try self.hot(&self.saveOpResultStatement, Self.saveOpResultSQL)) { insert in
             insert.bind(result.profileId)
             insert.bind(result.opId)
             insert.bind(result.payloadHash)
             insert.bind(text)
-            insert.bind(result.result.version)
+            insert.bind(result.version)
             insert.bind(result.createdAt)
         }
     }
