@@ -221,9 +221,14 @@ struct RecordsAndProfilesTests {
             #expect(status["pendingOperations"] == .number(0))
             #expect(status["devices"]?[0]?["clientId"] == "laptop")
             #expect(status["syncVersion"] == .number(4))
-            // The last change (the root folders made at registration) was just now
-            let lastSync = try #require(status["lastSync"]?.stringValue.flatMap { Timestamps.milliseconds($0) })
-            #expect(abs(Double(lastSync) / 1000 - Date().timeIntervalSince1970) < 60)
+            // The last change is the time of the record at the profile's sequence: here a note
+            // written after the root folders
+            _ = try await client.post("/api/records/notes", jsonBody(#"{"id":"last","data":{}}"#), token: device.token)
+            let note = try decode(JSONValue.self, try await client.get("/api/records/notes/last", token: device.token))
+            let after = try decode(JSONValue.self, try await client.get("/api/sync/status", token: device.token))
+            #expect(after["syncVersion"] == note["version"])
+            let lastSync = try #require(after["lastSync"]?.stringValue.flatMap(Timestamps.milliseconds))
+            #expect(lastSync == note["updatedAt"]?.intValue)
         }
     }
 }

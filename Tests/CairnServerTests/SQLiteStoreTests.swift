@@ -215,6 +215,26 @@ struct SQLiteStoreTests {
         #expect(!tables.contains("changes"))
     }
 
+    /// A database a newer version migrated (here: a migration this version does not know) is
+    /// refused before any write, with the unknown migrations named.
+    @Test func aDatabaseFromANewerVersionIsRefused() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.url.appendingPathComponent("db.sqlite").path
+        do {
+            let store = try SQLiteSyncStore(path: path)
+            try await store.prepare()
+            try await store.pool.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('2099-01-01-from-the-future')") }
+        }
+        let store = try SQLiteSyncStore(path: path)
+        await #expect {
+            try await store.prepare()
+        } throws: { error in
+            guard case StoreError.newerDatabase(let unknown) = error else { return false }
+            return unknown == ["2099-01-01-from-the-future"] && "\(error)".contains("newer version of Cairn")
+        }
+    }
+
     /// A database from before the change log folded into the records: each record takes the
     /// device of the log entry of its version, and the log goes.
     @Test func theChangeLogMigratesIntoTheRecords() async throws {
@@ -229,13 +249,14 @@ struct SQLiteStoreTests {
                 try db.execute(
                     sql: """
                         INSERT INTO users (id, email, email_normalized, password_hash, created_at, updated_at) VALUES ('u', 'a@b.co', 'a@b.co', 'h', 1, 1);
-                        INSERT INTO profiles (id, user_id, name, created_at, updated_at) VALUES ('p', 'u', 'default', 1, 1);
+                        INSERT INTO profiles (id, user_id, name, created_at, updated_at) VALUES ('p', 'u', 'default', 1, 1), ('q', 'u', 'other', 1, 1);
                         INSERT INTO records (profile_id, collection, id, version, data, hlc, created_at, updated_at, created_seq)
                           VALUES ('p', 'notes', 'phone-note', 2, '{}', 'h', 1, 1, 1), ('p', 'notes', 'server-note', 3, '{}', 'h', 1, 1, 3),
-                                 ('p', 'notes', 'unlogged', 4, '{}', 'h', 1, 1, 4);
+                                 ('p', 'notes', 'unlogged', 4, '{}', 'h', 1, 1, 4), ('q', 'notes', 'tablet-note', 3, '{}', 'h', 1, 1, 3);
                         INSERT INTO changes (profile_id, seq, collection, record_id, type, client_id, at)
                           VALUES ('p', 1, 'notes', 'phone-note', 'create', 'laptop', 1), ('p', 2, 'notes', 'phone-note', 'update', 'phone', 1),
-                                 ('p', 3, 'notes', 'server-note', 'create', NULL, 1);
+                                 ('p', 3, 'notes', 'server-note', 'create', NULL, 1), ('q', 2, 'notes', 'other', 'create', 'watch', 1),
+                                 ('q', 3, 'notes', 'tablet-note', 'create', 'tablet', 1), ('q', 4, 'notes', 'unlogged', 'create', 'desk', 1);
                         """)
             }
         }
@@ -245,6 +266,9 @@ struct SQLiteStoreTests {
         // Then each record has the device of its last change, and the log is gone
         let records = try await store.read { reader in try reader.allRecords("p", "notes", includeDeleted: true) }
         #expect(Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.clientId) }) == ["phone-note": "phone", "server-note": nil, "unlogged": nil])
+        // (each from its own profile's log: the other profile's entries of the same sequences are not taken)
+        let other = try await store.read { reader in try reader.allRecords("q", "notes", includeDeleted: true) }
+        #expect(other.map(\.clientId) == ["tablet"])
         let tables = try await store.pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") }
         #expect(!tables.contains("changes"))
     }

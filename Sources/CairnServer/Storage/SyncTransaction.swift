@@ -27,8 +27,9 @@ public struct StoredRecord: Sendable, Equatable {
     public var deletedAt: Int64?
     /// The sequence of the change that created it.
     public var createdSeq: Int64
-    /// The device (`clientId`) whose push made the record's last change; `nil` for a change the
-    /// server made by itself (a root folder, an import, a profile's deletion) or a push without one.
+    /// The device (`clientId`) of the request that made the record's last change (a push, a
+    /// single write, an import, a profile's deletion, or a push that made the root folders on
+    /// its way); `nil` when that request named none.
     public var clientId: String?
 
     public init(

@@ -69,7 +69,16 @@ public final class SQLiteSyncStore: SyncStore {
     }
 
     public func prepare() async throws {
-        try SQLiteMigrations.migrator.migrate(self.pool)
+        // A database a newer Cairn has migrated may no longer have what this version writes (the
+        // change log, since 2026-11-24): refuse it before any write, rather than fail them all.
+        let migrator = SQLiteMigrations.migrator
+        let unknown = try await self.pool.read { db -> [String] in
+            guard try migrator.hasBeenSuperseded(db) else { return [] }
+            let known = Set(migrator.migrations)
+            return try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier").filter { !known.contains($0) }
+        }
+        guard unknown.isEmpty else { throw StoreError.newerDatabase(unknown) }
+        try migrator.migrate(self.pool)
         try await self.assertDurability()
     }
 
@@ -549,10 +558,15 @@ public final class SQLiteSyncStore: SyncStore {
 public enum StoreError: Error, CustomStringConvertible {
     /// The database is not configured for durable commits.
     case unsafeDurability(String)
+    /// A newer version of Cairn migrated the database: these migrations are not known here.
+    case newerDatabase([String])
 
     public var description: String {
         switch self {
         case .unsafeDurability(let detail): "unsafe database durability settings: \(detail)"
+        case .newerDatabase(let migrations):
+            "the database was upgraded by a newer version of Cairn (migrations \(migrations.joined(separator: ", ")) are unknown to this one): "
+                + "run that version, or restore a backup made before the upgrade"
         }
     }
 }
