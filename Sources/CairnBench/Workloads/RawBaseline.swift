@@ -6,7 +6,8 @@ import GRDB
 /// Workload 5: the physical limit. The same rows written straight into SQLite, in WAL mode with
 /// `synchronous=FULL` like the server's store, into a table shaped like the server's `records`
 /// table (its columns, primary key and indexes, a JSON text column), with a reused prepared
-/// statement. No HTTP, no engine, no idempotency record. Runs on the same disk as the server's data.
+/// statement. No HTTP, no engine, no idempotency record. Runs on the same disk as the server's
+/// data.
 ///
 /// The rows are the ones the server stores for the push workload's creates, column for column
 /// and byte for byte in length: a profile id as long as the server's (a UUID), the bookmark's

@@ -71,7 +71,7 @@ public struct ChangedRow: Sendable, Equatable {
     public var deleted: Bool
     public var deletedAt: Int64?
     public var createdSeq: Int64
-    /// The device whose push made the last change (``StoredRecord/clientId``).
+    /// The device of the request that made the last change (``StoredRecord/clientId``).
     public var clientId: String? = nil
 
     /// The record with its data parsed (`[:]` if the text is not an object), as a pull shows it:
@@ -93,8 +93,8 @@ public struct StoredOpResult: Sendable, Equatable {
     public var opId: String
     public var payloadHash: Data
     /// The op's result; `nil` when it is the op's plain result, `applied` at `version` and
-    /// nothing more (``BatchApplier/plainResult(_:version:)``), which is not written out: a
-    /// retry carries the same op (its payload hash says so), from which the result is rebuilt.
+    /// nothing more (``BatchApplier/plainResult(_:version:)``), stored as an empty text: a retry
+    /// carries the same op (its payload hash says so), from which the result is rebuilt.
     /// Most pushed ops end so, and the text was half of each stored row.
     public var result: OperationResult?
     /// The record's version after the op (the result's `version`).
@@ -219,8 +219,9 @@ public protocol SyncTransaction: SyncReader {
     func logConflict(_ profileId: String, _ conflict: StoredConflict) throws -> Int64
     /// Marks the open conflicts of a record resolved.
     func resolveConflicts(_ profileId: String, _ collection: String, _ recordId: String, at: Int64) throws
-    /// Removes tombstones deleted before `deletedBefore` (ms), and raises the profile's purge horizon to that version (cursors older
-    /// than it must resync). Returns the number of tombstones removed.
+    /// Removes tombstones deleted before `deletedBefore` (ms) and raises the profile's purge
+    /// horizon to the newest of their versions (cursors older than it must resync). Returns the
+    /// number of tombstones removed.
     func purgeTombstones(_ profileId: String, deletedBefore: Int64) throws -> Int
     /// Marks a profile deleted (its records are tombstoned by the engine first).
     func markProfileDeleted(_ profileId: String, at: Int64) throws
