@@ -387,6 +387,88 @@ struct SQLiteStoreTests {
         }
     }
 
+    /// Op ids are any text up to 128 bytes: the batch's lookup of the stored ones (a JSON list for
+    /// `json_each`) finds ids with quotes, backslashes, control characters and other scripts.
+    @Test func storedOpIdsAreFoundWhateverTheirCharacters() async throws {
+        try await SQLiteStoreTests.withEngine { store, engine in
+            let opIds = ["quote\"d", "back\\slash", "tab\tnew\nline", "\u{01}", "ünï😀", "[1,2]", "{\"a\":1}", "plain"]
+            let ops = opIds.enumerated().map { index, opId in
+                SyncOperation(opId: opId, type: .create, collection: "notes", id: "n\(index)", data: ["text": .string(opId)])
+            }
+            let first = try await engine.push(PushRequest(profileId: "p", operations: ops)).results
+            #expect(first.allSatisfy { $0.status == .applied })
+            let stored = try await store.pool.write { db in try SQLiteSyncTransaction(db).storedOpIds("p", among: opIds + ["absent"]) }
+            #expect(stored == Set(opIds))
+            let retry = try await engine.push(PushRequest(profileId: "p", operations: ops)).results
+            #expect(retry.map(\.status) == Array(repeating: .duplicate, count: opIds.count))
+            #expect(retry.map(\.version) == first.map(\.version))
+        }
+    }
+
+    /// Checkpoints run on a connection of their own (``BackgroundCheckpointer``): below the
+    /// ceiling no commit copies the WAL back (SQLite's own checkpoint at 1,000 frames is off on
+    /// the writer), and at the ceiling the writer checkpoints itself, so the WAL stays bounded
+    /// even while the background connection is held up.
+    @Test func checkpointsRunBesideTheWriterAndTheWALStaysBounded() async throws {
+        let frameBytes = 4_096 + 24
+        // Given a store whose background checkpoints come every 20 frames
+        try await Self.withCheckpoints(every: 20, ceiling: 150) { store, push, walBytes in
+            for round in 0..<30 { try await push(round) }
+            // Then the writer's commits handed them to the background connection
+            for _ in 0..<500 where store.checkpointer.backgroundCheckpoints.load(ordering: .relaxed) == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(store.checkpointer.backgroundCheckpoints.load(ordering: .relaxed) > 0)
+
+            // When that connection is held up while many more pushes commit
+            let held = DispatchSemaphore(value: 0)
+            store.checkpointer.connection.asyncWriteWithoutTransaction { _ in held.wait() }
+            defer { held.signal() }
+            let writerBefore = store.checkpointer.writerCheckpoints.load(ordering: .relaxed)
+            for round in 30..<150 { try await push(round) }
+            // Then every push committed, the writer checkpointed at the ceiling, and the WAL
+            // never grew past the ceiling and one push (120 pushes wrote well over 1,000 frames)
+            #expect(store.checkpointer.writerCheckpoints.load(ordering: .relaxed) > writerBefore)
+            #expect(try walBytes() <= 32 + (150 + 60) * frameBytes)
+            let count = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM records WHERE collection = 'notes'") }
+            #expect(count == 1_500)
+        }
+        // Given a ceiling far away and the background connection held from the start
+        try await Self.withCheckpoints(every: 20, ceiling: 1_000_000) { store, push, walBytes in
+            let held = DispatchSemaphore(value: 0)
+            store.checkpointer.connection.asyncWriteWithoutTransaction { _ in held.wait() }
+            defer { held.signal() }
+            for round in 0..<150 { try await push(round) }
+            // Then no commit checkpointed: the WAL holds every frame, past SQLite's 1,000
+            #expect(store.checkpointer.writerCheckpoints.load(ordering: .relaxed) == 0)
+            #expect(try walBytes() > 32 + 1_000 * frameBytes)
+        }
+    }
+
+    /// A store with the given checkpoint thresholds, a function that pushes ten notes (round
+    /// `n`), and the size of the WAL file (its high-water mark: SQLite reuses it, never shrinks it).
+    static func withCheckpoints(
+        every: Int, ceiling: Int,
+        _ body: (SQLiteSyncStore, (Int) async throws -> Void, () throws -> Int) async throws -> Void
+    ) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.url.appendingPathComponent("db.sqlite").path
+        let store = try SQLiteSyncStore(path: path, checkpoints: (every, ceiling))
+        try await store.prepare()
+        try await store.createUser(
+            StoredUser(id: "u", email: "u@x.co", emailNormalized: "u@x.co", passwordHash: "h", createdAt: 1, updatedAt: 1),
+            defaultProfile: StoredProfile(id: "p", userId: "u", name: "default", createdAt: 1, updatedAt: 1)
+        )
+        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
+        let push = { (round: Int) async throws in
+            let ops = (0..<10).map { SyncOperation(opId: "o\(round)-\($0)", type: .create, collection: "notes", id: "n\(round)-\($0)", data: ["text": .string("note \(round) \($0)")]) }
+            let results = try await engine.push(PushRequest(profileId: "p", operations: ops)).results
+            #expect(results.allSatisfy { $0.status == .applied })
+        }
+        try await body(store, push, { try (FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0 })
+    }
+
     /// A lookup that began before an invalidation must not put what it read into the cache: it
     /// may have read the row before the write that invalidated it.
     @Test func lookupCacheRefusesAFillThatRacedAnInvalidation() {
