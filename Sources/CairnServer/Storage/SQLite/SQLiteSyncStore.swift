@@ -1,5 +1,6 @@
 import CSQLiteTuning
 import CairnCore
+import CairnSQLite
 import Foundation
 import GRDB
 import Logging
