@@ -43,18 +43,9 @@ let package = Package(
             linkerSettings: [.linkedLibrary("sqlite3")]
         ),
         .target(
-            name: "CairnSQLite",
-            dependencies: [
-                "CSQLiteTuning",
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .target(
             name: "CairnServer",
             dependencies: [
                 "CairnCore",
-                "CairnSQLite",
                 "CSQLiteTuning",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -99,7 +90,6 @@ let package = Package(
             name: "CairnBench",
             dependencies: [
                 "CairnCore",
-                "CairnSQLite",
                 "CSQLiteTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -124,7 +114,6 @@ let package = Package(
             dependencies: [
                 "CairnCore",
                 "CSQLiteTuning",
-                "CairnSQLite",
                 "CairnServer",
                 "CairnTestFixtures",
                 .product(name: "Hummingbird", package: "hummingbird"),

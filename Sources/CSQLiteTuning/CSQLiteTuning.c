@@ -55,11 +55,3 @@ int cairn_in_transaction(sqlite3 *connection) {
 const char *cairn_errmsg(sqlite3 *connection) {
     return sqlite3_errmsg(connection);
 }
-
-void cairn_wal_hook(sqlite3 *connection, cairn_wal_hook_callback callback, void *context) {
-    sqlite3_wal_hook(connection, callback, context);
-}
-
-int cairn_wal_checkpoint_passive(sqlite3 *connection) {
-    return sqlite3_wal_checkpoint_v2(connection, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-}

@@ -1,6 +1,5 @@
 import CSQLiteTuning
 import CairnCore
-import CairnSQLite
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -404,78 +403,6 @@ struct SQLiteStoreTests {
             #expect(retry.map(\.status) == Array(repeating: .duplicate, count: opIds.count))
             #expect(retry.map(\.version) == first.map(\.version))
         }
-    }
-
-    /// Checkpoints run on a connection of their own (``BackgroundCheckpointer``): below the
-    /// ceiling no commit copies the WAL back (SQLite's own checkpoint at 1,000 frames is off on
-    /// the writer), and at the ceiling the writer checkpoints itself, so the WAL stays bounded
-    /// even while the background connection is held up.
-    @Test func checkpointsRunBesideTheWriterAndTheWALStaysBounded() async throws {
-        // Given a store whose background checkpoints come every 20 frames
-        try await Self.withCheckpoints(every: 20, ceiling: 150) { store, push, _ in
-            for round in 0..<30 { try await push(round) }
-            // Then the writer's commits handed them to the background connection, which copied
-            // frames back (counted only when it did)
-            let checkpointer = store.checkpointer
-            for _ in 0..<500 where checkpointer.backgroundCheckpoints.load(ordering: .relaxed) == 0 {
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            #expect(checkpointer.backgroundCheckpoints.load(ordering: .relaxed) > 0)
-            #expect(checkpointer.failedCheckpoints.load(ordering: .relaxed) == 0)
-
-            // When that connection is held up while many more pushes commit
-            let held = DispatchSemaphore(value: 0)
-            checkpointer.connection.asyncWriteWithoutTransaction { _ in held.wait() }
-            defer { held.signal() }
-            let writerBefore = checkpointer.writerCheckpoints.load(ordering: .relaxed)
-            checkpointer.largestWAL.store(0, ordering: .relaxed)
-            for round in 30..<150 { try await push(round) }
-            // Then every push committed, the writer checkpointed at the ceiling, and the WAL
-            // never held more than the ceiling and one push (120 pushes wrote well over 1,000
-            // frames; one push of ten notes writes fewer than 40)
-            #expect(checkpointer.writerCheckpoints.load(ordering: .relaxed) > writerBefore)
-            let largest = checkpointer.largestWAL.load(ordering: .relaxed)
-            #expect(largest >= 150 && largest < 150 + 40, "\(largest) frames")
-            let count = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM records WHERE collection = 'notes'") }
-            #expect(count == 1_500)
-        }
-        // Given a ceiling far away and the background connection held from the start
-        try await Self.withCheckpoints(every: 20, ceiling: 1_000_000) { store, push, databaseBytes in
-            let held = DispatchSemaphore(value: 0)
-            store.checkpointer.connection.asyncWriteWithoutTransaction { _ in held.wait() }
-            defer { held.signal() }
-            let before = try databaseBytes()
-            for round in 0..<150 { try await push(round) }
-            // Then no commit copied anything back (SQLite's own checkpoint would have, at 1,000
-            // frames): the database file did not change size, the WAL holds every frame
-            #expect(store.checkpointer.writerCheckpoints.load(ordering: .relaxed) == 0)
-            #expect(store.checkpointer.largestWAL.load(ordering: .relaxed) > 1_000)
-            #expect(try databaseBytes() == before)
-        }
-    }
-
-    /// A store with the given checkpoint thresholds, a function that pushes ten notes (round
-    /// `n`), and the size of the database file (without its WAL).
-    static func withCheckpoints(
-        every: Int, ceiling: Int,
-        _ body: (SQLiteSyncStore, (Int) async throws -> Void, () throws -> Int) async throws -> Void
-    ) async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let path = directory.url.appendingPathComponent("db.sqlite").path
-        let store = try SQLiteSyncStore(path: path, checkpoints: (every, ceiling))
-        try await store.prepare()
-        try await store.createUser(
-            StoredUser(id: "u", email: "u@x.co", emailNormalized: "u@x.co", passwordHash: "h", createdAt: 1, updatedAt: 1),
-            defaultProfile: StoredProfile(id: "p", userId: "u", name: "default", createdAt: 1, updatedAt: 1)
-        )
-        let engine = SyncEngine(store: store, clock: .system, limits: Limits(), notifier: NoChangeNotifier(), logger: Logger(label: "test"))
-        let push = { (round: Int) async throws in
-            let ops = (0..<10).map { SyncOperation(opId: "o\(round)-\($0)", type: .create, collection: "notes", id: "n\(round)-\($0)", data: ["text": .string("note \(round) \($0)")]) }
-            let results = try await engine.push(PushRequest(profileId: "p", operations: ops)).results
-            #expect(results.allSatisfy { $0.status == .applied })
-        }
-        try await body(store, push, { try (FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 })
     }
 
     /// A lookup that began before an invalidation must not put what it read into the cache: it

@@ -35,17 +35,4 @@ int cairn_in_transaction(struct sqlite3 *connection);
 /// The message of the connection's last error (SQLite's own string, valid until its next call).
 const char *cairn_errmsg(struct sqlite3 *connection);
 
-// Checkpoints off the commit path (see `BackgroundCheckpointer` in the server).
-
-/// Called by SQLite on the committing connection's thread after each commit, with the number of
-/// frames now in the write-ahead log; returns 0 (SQLITE_OK).
-typedef int (*cairn_wal_hook_callback)(void *context, struct sqlite3 *connection, const char *database, int frames);
-/// Installs `callback` as the connection's WAL hook, which replaces SQLite's automatic
-/// checkpoint on that connection (`wal_autocheckpoint` is itself a WAL hook). NULL removes it.
-void cairn_wal_hook(struct sqlite3 *connection, cairn_wal_hook_callback callback, void *context);
-/// A PASSIVE checkpoint of the main database on `connection` (copies what it can without waiting
-/// for readers or another checkpoint). Returns SQLite's result code (0 = SQLITE_OK, 5 =
-/// SQLITE_BUSY when another connection's checkpoint is under way).
-int cairn_wal_checkpoint_passive(struct sqlite3 *connection);
-
 #endif

@@ -1,6 +1,5 @@
 import CSQLiteTuning
 import CairnCore
-import CairnSQLite
 import Foundation
 import GRDB
 
@@ -21,16 +20,9 @@ import GRDB
 /// the same push-shaped rows, not the import's (whose ids and parents are UUIDs); the update
 /// rewrites a row's data with data of the same shape. Since session 16 the row also carries the
 /// pushing device's id, as the server's does (the change log folded into the records).
-///
-/// Since session 17 the server checkpoints beside its writer instead of in its commits
-/// (`BackgroundCheckpointer`), and so does the baseline: otherwise the floor would pay, in a
-/// few of its commits, checkpoints the server no longer pays. The rate with SQLite's own
-/// checkpoints in the commits, as measured up to session 16, is still printed
-/// (`raw.insert.commit-checkpoints`).
 struct RawBaseline {
     static let insertID = "raw.insert"
     static let insertShortRowsID = "raw.insert.short-rows"
-    static let insertCommitCheckpointsID = "raw.insert.commit-checkpoints"
     static let insertOneTransactionID = "raw.insert.one-transaction"
     static let updateP50ID = "raw.update.p50"
     static let updateP99ID = "raw.update.p99"
@@ -86,10 +78,8 @@ struct RawBaseline {
         """
 
     /// Opens a fresh database at `path` the way the server opens its store, and checks it is in
-    /// WAL mode with `synchronous=FULL`. With `checkpoints`, the WAL is checkpointed beside the
-    /// writer as the server's is (the checkpointer must live as long as the pool); without, by
-    /// SQLite in the commits.
-    static func open(_ path: String, checkpoints: Bool = true) throws -> (DatabasePool, BackgroundCheckpointer?) {
+    /// WAL mode with `synchronous=FULL`.
+    static func open(_ path: String) throws -> DatabasePool {
         var configuration = Configuration()
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         _ = cairn_sqlite_disable_memstatus()
@@ -103,10 +93,7 @@ struct RawBaseline {
             }
             try db.execute(sql: Self.schema)
         }
-        guard checkpoints else { return (pool, nil) }
-        let checkpointer = try BackgroundCheckpointer(path: path)
-        try pool.writeWithoutTransaction { db in checkpointer.install(on: db) }
-        return (pool, checkpointer)
+        return pool
     }
 
     /// A profile id as long as the server's (a lowercase UUID), one per table of rows.
@@ -158,14 +145,11 @@ struct RawBaseline {
     }
 
     func run(directory: URL, budget: Budget) throws -> [Figure] {
-        let (pool, checkpointer) = try Self.open(directory.appendingPathComponent("raw.sqlite").path)
-        // The short rows and SQLite's own checkpoints first, in databases of their own, so that
-        // the measured table starts as empty as the server's.
-        let (shortPool, shortCheckpointer) = try Self.open(directory.appendingPathComponent("raw-short.sqlite").path)
-        defer { withExtendedLifetime((checkpointer, shortCheckpointer)) {} }
+        let pool = try Self.open(directory.appendingPathComponent("raw.sqlite").path)
+        // The short rows first, in a database of their own, so that the measured table starts
+        // as empty as the server's.
+        let shortPool = try Self.open(directory.appendingPathComponent("raw-short.sqlite").path)
         let shortRate = try self.insertRate(shortPool, Self.shortRows(profile: "raw", 0..<self.rows), budget: budget)
-        let (commitCheckpointPool, _) = try Self.open(directory.appendingPathComponent("raw-commit-checkpoints.sqlite").path, checkpoints: false)
-        let commitCheckpointRate = try self.insertRate(commitCheckpointPool, Self.rows(profile: Self.profileId, 0..<self.rows), budget: budget)
         let rate = try self.insertRate(pool, Self.rows(profile: Self.profileId, 0..<self.rows), budget: budget)
 
         let bulk = Self.rows(profile: Self.bulkProfileId, 0..<self.oneTransactionRows)
@@ -203,10 +187,6 @@ struct RawBaseline {
                 id: Self.insertShortRowsID, workload: "raw",
                 label: "insert of the shorter rows measured up to session 13, \(self.rows) in transactions of \(self.batchSize)",
                 value: shortRate, unit: "rows/s"),
-            Figure(
-                id: Self.insertCommitCheckpointsID, workload: "raw",
-                label: "insert with SQLite's checkpoints in the commits (up to session 16), \(self.rows) in transactions of \(self.batchSize)",
-                value: commitCheckpointRate, unit: "rows/s"),
             Figure(
                 id: Self.insertOneTransactionID, workload: "raw", label: "insert, \(self.oneTransactionRows) rows in one transaction",
                 value: bulkTime.seconds, unit: "s"),

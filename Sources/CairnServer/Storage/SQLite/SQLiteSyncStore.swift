@@ -1,6 +1,5 @@
 import CSQLiteTuning
 import CairnCore
-import CairnSQLite
 import Foundation
 import GRDB
 import Logging
@@ -34,16 +33,12 @@ public final class SQLiteSyncStore: SyncStore {
     let writeGroups: WriteGroups
     /// The thread that runs the inserts of a push of many ops while the engine goes on.
     let writeBehind = WriteBehind()
-    /// Copies the WAL back into the database file beside the writer, not in its commits.
-    let checkpointer: BackgroundCheckpointer
 
     /// Opens (creating if needed) the database at `path`.
     /// - Parameters:
     ///   - path: the SQLite file.
     ///   - logger: where to log boot checks.
-    ///   - checkpoints: WAL frames between background checkpoints, and at which the writer
-    ///     checkpoints in its commit (``BackgroundCheckpointer``; tests make them small).
-    public init(path: String, logger: Logger = Logger(label: "cairn.sqlite"), checkpoints: (every: Int, ceiling: Int) = (1_000, 8_192)) throws {
+    public init(path: String, logger: Logger = Logger(label: "cairn.sqlite")) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.maximumReaderCount = 8
@@ -65,13 +60,7 @@ public final class SQLiteSyncStore: SyncStore {
         self.writeGroups = WriteGroups(pool: self.pool)
         // DatabasePool switches the writer to WAL *after* prepareDatabase and sets NORMAL there:
         // set FULL again on the writer connection, the only one that commits.
-        // The writer's commits leave their checkpoints to a connection of its own.
-        let checkpointer = try BackgroundCheckpointer(path: path, every: checkpoints.every, ceiling: checkpoints.ceiling)
-        try self.pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            checkpointer.install(on: db)
-        }
-        self.checkpointer = checkpointer
+        try self.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         self.logger = logger
     }
 
