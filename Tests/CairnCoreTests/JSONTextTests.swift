@@ -139,6 +139,52 @@ struct JSONTextTests {
         #expect(try JSONValue.parse(deep, maxDepth: 40) != .null)
     }
 
+    static func kind(_ text: String, maxDepth: Int = 32, refusingNUL: Bool = true) -> JSONValue.ParseError.Kind? {
+        do {
+            var text = text
+            _ = try text.withUTF8 { try JSONValue.parse(bytes: $0, maxDepth: maxDepth, refusingNUL: refusingNUL) }
+            return nil
+        } catch let error as JSONValue.ParseError {
+            return error.kind
+        } catch {
+            Issue.record("unexpected \(error)")
+            return nil
+        }
+    }
+
+    /// A request body is read once: the reader itself refuses nesting past the limit and, when
+    /// asked, the escape of a NUL character, each with its own kind, as the two scans before it
+    /// did (`JSONShape`).
+    @Test func refusesDeepNestingAndNULWithTheirKinds() throws {
+        let nested = { (depth: Int) in String(repeating: "[", count: depth) + String(repeating: "]", count: depth) }
+        #expect(Self.kind(nested(32)) == nil)
+        #expect(Self.kind(nested(33)) == .tooDeep)
+        #expect(Self.kind(#"{"a":"# + nested(32) + "}") == .tooDeep)
+        // Past the limit in a document cut short: still too deep, found before the end.
+        #expect(Self.kind(String(repeating: "[", count: 100_000)) == .tooDeep)
+        #expect(Self.kind(#"{"a":[1,}"#) == .malformed)
+        for text in [#"{"a":"x\u0000"}"#, #"{"x\u0000":1}"#, #"["\u0000"]"#] {
+            #expect(Self.kind(text) == .nul, "\(text)")
+            #expect(Self.kind(text, refusingNUL: false) == nil, "\(text)")
+        }
+        #expect(Self.kind(#"{"a":"\\u0000"}"#) == nil)
+        #expect(Self.kind(#"{"a":"\u0001 \u0100"}"#) == nil)
+        // Over valid documents the reader and the scan agree.
+        var random = SeededRandom(state: 20_261_124)
+        let pieces = [#"\u0000"#, #"\\"#, "u", "0", "a", #"\u00"#, #"\u0020"#, #"\""#, #"\n"#, "000"]
+        var checked = 0, refused = 0
+        for _ in 0..<5_000 {
+            let body = (0..<Int.random(in: 1..<8, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
+            let text = #"{"k":[""# + body + #""]}"#
+            guard Self.kind(text, refusingNUL: false) == nil else { continue }
+            checked += 1
+            let scanned = JSONShape.containsEscapedNUL(Array(text.utf8))
+            #expect((Self.kind(text) == .nul) == scanned, "\(text)")
+            if scanned { refused += 1 }
+        }
+        #expect(checked > 2_500 && refused > 500 && checked - refused > 500)
+    }
+
     @Test func bookmarkJSONValueMatchesItsEncoding() throws {
         let bookmark = Bookmark(
             id: "b1", parentId: nil, title: "T", url: nil, favicon: "f", isFolder: true, position: "a0", sortOrder: 3, tags: ["x"], notes: nil,

@@ -10,8 +10,23 @@
 extension JSONValue {
     /// An error of the reader: what was wrong and at which byte.
     public struct ParseError: Error, CustomStringConvertible, Sendable {
+        /// What kind of refusal it is: the text breaks JSON's grammar, or it is JSON that the
+        /// reader was told to refuse (nested too deep, a NUL character when asked to refuse one).
+        public enum Kind: Sendable {
+            case malformed
+            case tooDeep
+            case nul
+        }
+
         public let message: String
         public let offset: Int
+        public var kind: Kind = .malformed
+
+        public init(message: String, offset: Int, kind: Kind = .malformed) {
+            self.message = message
+            self.offset = offset
+            self.kind = kind
+        }
 
         public var description: String { "Invalid JSON at byte \(self.offset): \(self.message)" }
     }
@@ -26,8 +41,16 @@ extension JSONValue {
     }
 
     /// Parses one JSON document from UTF-8 bytes.
-    public static func parse(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = JSONValue.defaultMaxDepth) throws -> JSONValue {
+    ///
+    /// Containers nested deeper than `maxDepth` are refused (`ParseError.Kind.tooDeep`), and with
+    /// `refusingNUL` so is a string holding the escape `\u0000` (`.nul`: a NUL character once
+    /// decoded), which requests may not carry (``JSONShape/containsEscapedNUL(_:)``). Each check
+    /// stops the read where it is, so a document is refused for the first of its faults.
+    public static func parse(
+        bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = JSONValue.defaultMaxDepth, refusingNUL: Bool = false
+    ) throws -> JSONValue {
         var reader = JSONReader(bytes: bytes, maxDepth: maxDepth)
+        reader.refusesNUL = refusingNUL
         let value = try reader.readDocument()
         return value
     }
@@ -241,6 +264,8 @@ public enum JSONWriter {
 struct JSONReader {
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
+    /// Whether `\u0000` in a string is refused (`ParseError.Kind.nul`).
+    var refusesNUL = false
     var index = 0
     var depth = 0
     /// The members of the objects being read, innermost last: an object is built at its final
@@ -300,7 +325,9 @@ struct JSONReader {
 
     mutating func enter() throws {
         self.depth += 1
-        if self.depth > self.maxDepth { throw self.error("nested deeper than \(self.maxDepth)") }
+        if self.depth > self.maxDepth {
+            throw JSONValue.ParseError(message: "nested deeper than \(self.maxDepth)", offset: self.index, kind: .tooDeep)
+        }
     }
 
     mutating func readObject() throws -> [String: JSONValue] {
@@ -415,6 +442,9 @@ struct JSONReader {
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     } else if (0xDC00..<0xE000).contains(scalar) {
                         throw self.error("unpaired surrogate")
+                    }
+                    if scalar == 0, self.refusesNUL {
+                        throw JSONValue.ParseError(message: "NUL character in a string", offset: self.index, kind: .nul)
                     }
                     guard let unicode = Unicode.Scalar(scalar) else { throw self.error("invalid escape") }
                     buffer.append(contentsOf: String(Character(unicode)).utf8)

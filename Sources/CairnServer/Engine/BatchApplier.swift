@@ -96,8 +96,9 @@ final class BatchApplier {
     }
 
     /// Applies one op (or replays its stored result) and stores its result under its op id.
-    func apply(_ op: SyncOperation) throws -> OperationResult {
-        let hash = self.keepsResults ? Self.payloadHash(op) : Data()
+    /// `hash`: the op's `payloadHash`, when the caller took it already.
+    func apply(_ op: SyncOperation, hash known: Data? = nil) throws -> OperationResult {
+        let hash = self.keepsResults ? (known ?? Self.payloadHash(op)) : Data()
         let mayBeStored = self.keepsResults && (self.storedOpIds?.contains(op.opId) ?? true)
         if mayBeStored, let stored = try self.tx.opResult(self.profileId, op.opId) {
             // Ops stored before the direct writer carry the JSONEncoder hash.

@@ -47,6 +47,10 @@ public struct SyncEngine: Sendable {
         let clock = self.clock
         let hlc = self.hlc
         let limits = self.limits
+        // Each op's payload hash is taken here, on the request's task, not in the transaction: the
+        // writer is the one thread every push goes through, so work that needs no database is
+        // kept off it (with four clients it was about a twentieth of the writer's time).
+        let hashes = request.mintedOpIds ? nil : request.operations.map(BatchApplier.payloadHash)
         let outcome: PushOutcome
         do {
             outcome = try await self.store.write(profileId: request.profileId, operations: request.operations.count) { tx in
@@ -66,8 +70,8 @@ public struct SyncEngine: Sendable {
                 }
                 var results: [OperationResult] = []
                 results.reserveCapacity(request.operations.count)
-                for op in request.operations {
-                    let result = try applier.apply(op)
+                for (index, op) in request.operations.enumerated() {
+                    let result = try applier.apply(op, hash: hashes?[index])
                     results.append(result)
                     if request.atomic, result.status == .rejected || result.status == .conflict {
                         throw AtomicBatchAborted(results: results, sequence: profile.seq)

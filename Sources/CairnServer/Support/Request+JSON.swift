@@ -5,8 +5,10 @@ import Hummingbird
 import NIOCore
 
 extension Request {
-    /// Reads the body (never past `context.maxUploadSize`), checks its nesting depth on the raw
-    /// bytes, then decodes it. The body must be JSON whatever the `Content-Type` says (so that
+    /// Reads the body (never past `context.maxUploadSize`) and decodes it: one pass of the direct
+    /// reader, which also refuses nesting deeper than `maxDepth` and the escape `\u0000` (a NUL
+    /// character once decoded; see ``JSONShape/containsEscapedNUL(_:)``), then the type is decoded
+    /// from the parsed value. The body must be JSON whatever the `Content-Type` says (so that
     /// `curl -d` works); credentials travel in headers, never cookies, so a cross-site form post
     /// carries no authority. Every failure is a `CairnError` with a clear code.
     func decodeJSON<T: Decodable>(as type: T.Type, context: CairnRequestContext, maxDepth: Int) async throws -> T {
@@ -18,21 +20,19 @@ extension Request {
             throw CairnError(.payloadTooLarge, "Request body exceeds \(context.maxUploadSize) bytes")
         }
         guard buffer.readableBytes > 0 else { throw CairnError(.validation, "A JSON body is required") }
-        let depth = buffer.withUnsafeReadableBytes { JSONShape.depth(of: $0, limit: maxDepth) }
-        guard depth <= maxDepth else {
-            throw CairnError(.validation, "JSON nesting deeper than \(maxDepth) levels")
-        }
-        guard !buffer.withUnsafeReadableBytes({ JSONShape.containsEscapedNUL($0) }) else {
-            throw CairnError(.validation, JSONShape.nulMessage)
-        }
         do {
-            // One pass of the direct reader, then the type is decoded from the parsed value.
+            // The two checks used to be scans of their own over the raw bytes before the parse: a
+            // push's body was read three times (docs/benchmarks.md, session 18).
             let value = try buffer.withUnsafeReadableBytes { raw in
-                try raw.withMemoryRebound(to: UInt8.self) { try JSONValue.parse(bytes: $0, maxDepth: maxDepth + 1) }
+                try raw.withMemoryRebound(to: UInt8.self) { try JSONValue.parse(bytes: $0, maxDepth: maxDepth, refusingNUL: true) }
             }
             return try JSONValueDecoder().decode(T.self, from: value)
-        } catch is JSONValue.ParseError {
-            throw CairnError(.validation, "Malformed JSON")
+        } catch let error as JSONValue.ParseError {
+            switch error.kind {
+            case .tooDeep: throw CairnError(.validation, "JSON nesting deeper than \(maxDepth) levels")
+            case .nul: throw CairnError(.validation, JSONShape.nulMessage)
+            case .malformed: throw CairnError(.validation, "Malformed JSON")
+            }
         } catch let error as DecodingError {
             throw CairnError(.validation, ErrorMiddleware<CairnRequestContext>.describe(error))
         } catch let error as CairnError {
