@@ -28,14 +28,17 @@ int cairn_bind_null(sqlite3_stmt *statement, int index) {
     return sqlite3_bind_null(statement, index);
 }
 
-int cairn_bind_text(sqlite3_stmt *statement, int index, const unsigned char *text, int length) {
-    // Swift may hand an empty string over as a null pointer, which sqlite3_bind_text takes for NULL.
-    return sqlite3_bind_text(statement, index, text ? (const char *)text : "", length, SQLITE_TRANSIENT);
+int cairn_bind_text_static(sqlite3_stmt *statement, int index, const unsigned char *text, int length) {
+    return sqlite3_bind_text(statement, index, text ? (const char *)text : "", length, SQLITE_STATIC);
 }
 
-int cairn_bind_blob(sqlite3_stmt *statement, int index, const void *bytes, int length) {
+int cairn_bind_blob_static(sqlite3_stmt *statement, int index, const void *bytes, int length) {
     if (!bytes || length == 0) return sqlite3_bind_zeroblob(statement, index, 0);
-    return sqlite3_bind_blob(statement, index, bytes, length, SQLITE_TRANSIENT);
+    return sqlite3_bind_blob(statement, index, bytes, length, SQLITE_STATIC);
+}
+
+void cairn_stmt_clear_bindings(sqlite3_stmt *statement) {
+    sqlite3_clear_bindings(statement);
 }
 
 int cairn_bind_parameter_count(sqlite3_stmt *statement) {

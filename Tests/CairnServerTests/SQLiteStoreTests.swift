@@ -101,6 +101,9 @@ struct SQLiteStoreTests {
             try insert("a", "häßlich \u{1F600}", Int64.min, Data([0, 1, 255]), true)
             try insert("b", "", nil, Data(), false)
             try insert("c", nil, 42, Data([7]), true)
+            // Texts and blobs longer than the statement's first buffer (it grows before any is bound).
+            let long = String(repeating: "ü€ab", count: 20_000)
+            try insert("long", long, 3, Data(repeating: 0xA5, count: 70_000), true)
             // A taken primary key: SQLite's extended code, and nothing written.
             #expect {
                 try insert("a", "again", 1, Data(), false)
@@ -130,11 +133,13 @@ struct SQLiteStoreTests {
                 try statement.run()
             }
             let rows = try Row.fetchAll(db, sql: "SELECT k, s, typeof(s) AS ts, n, b, typeof(b) AS tb, f FROM t ORDER BY k")
-            #expect(rows.map { $0["k"] as String } == ["a", "b", "c", "d", "g", "h", "u"])
+            #expect(rows.map { $0["k"] as String } == ["a", "b", "c", "d", "g", "h", "long", "u"])
             #expect(rows[4]["s"] as String == "grdb")
             #expect(rows[5]["s"] as String == "direct again")
-            #expect(rows[6]["s"] as String == "second")
-            #expect(rows[6]["n"] as Int64 == 2)
+            #expect(rows[6]["s"] as String == long)
+            #expect(rows[6]["b"] as Data == Data(repeating: 0xA5, count: 70_000))
+            #expect(rows[7]["s"] as String == "second")
+            #expect(rows[7]["n"] as Int64 == 2)
             #expect(rows[0]["s"] as String == "häßlich \u{1F600}")
             #expect(rows[0]["n"] as Int64 == Int64.min)
             #expect(rows[0]["b"] as Data == Data([0, 1, 255]))

@@ -19,12 +19,17 @@ struct sqlite3;
 
 /// Resets a statement (after its last run, finished or failed) so that it can be bound again.
 void cairn_stmt_reset(struct sqlite3_stmt *statement);
-/// The sqlite3_bind_* result code (0 = SQLITE_OK). Text and blobs are copied (SQLITE_TRANSIENT);
-/// a null pointer with length 0 binds an empty text or blob, never NULL.
+/// The sqlite3_bind_* result code (0 = SQLITE_OK). A null pointer with length 0 binds an empty
+/// text or blob, never NULL. Texts and blobs are not copied (SQLITE_STATIC): the bytes must stay
+/// where they are until the statement has run and its bindings are cleared
+/// (`cairn_stmt_clear_bindings`). The system SQLite is built without its lookaside allocator, so
+/// a copy was a malloc and a free.
 int cairn_bind_int64(struct sqlite3_stmt *statement, int index, long long value);
 int cairn_bind_null(struct sqlite3_stmt *statement, int index);
-int cairn_bind_text(struct sqlite3_stmt *statement, int index, const unsigned char *text, int length);
-int cairn_bind_blob(struct sqlite3_stmt *statement, int index, const void *bytes, int length);
+int cairn_bind_text_static(struct sqlite3_stmt *statement, int index, const unsigned char *text, int length);
+int cairn_bind_blob_static(struct sqlite3_stmt *statement, int index, const void *bytes, int length);
+/// Sets every parameter back to NULL, so that the statement points at no bytes of the caller's.
+void cairn_stmt_clear_bindings(struct sqlite3_stmt *statement);
 /// How many parameters the statement has.
 int cairn_bind_parameter_count(struct sqlite3_stmt *statement);
 /// Runs a statement that returns no rows: steps it to the end. Returns 101 (SQLITE_DONE), or the

@@ -19,12 +19,28 @@ import GRDB
 /// (none is registered on `records`, `changes` or `applied_ops`; one added there would have to
 /// go through `execute` instead), and its guard against writing after SQLite rolled a transaction
 /// back on its own is replaced by the check at the top of `run`.
+///
+/// Texts and blobs are copied into one buffer of the statement's own as they are bound, and
+/// handed to SQLite in `run` as pointers into it that SQLite does not copy (`SQLITE_STATIC`); the
+/// bindings are cleared before the buffer goes. The system SQLite is built without its lookaside
+/// allocator, so SQLite's own copy of each was a malloc and a free: nine of each per pushed op.
 struct DirectStatement {
     private let prepared: PreparedInsert
     private var bound: Int32 = 0
     /// The first bind that failed (`SQLITE_OK` while none did).
     private var bindFailure: Int32 = 0
     private var handle: SQLiteStatement { self.prepared.handle }
+    /// The bytes of the texts and blobs bound so far, one after another.
+    private var bytes: [UInt8] = []
+    /// Where each of them is in `bytes`, bound in `run`.
+    private var pending: [PendingBytes] = []
+
+    private struct PendingBytes {
+        let index: Int32
+        let start: Int
+        let count: Int
+        let isBlob: Bool
+    }
 
     init(_ prepared: PreparedInsert) {
         self.prepared = prepared
@@ -45,9 +61,21 @@ struct DirectStatement {
     mutating func bind(_ value: String) {
         self.bound += 1
         var value = value
-        let index = self.bound
-        let code = value.withUTF8 { cairn_bind_text(self.handle, index, $0.baseAddress, Int32($0.count)) }
-        self.next(code)
+        value.withUTF8 { self.keep($0, isBlob: false) }
+    }
+
+    /// Copies the bytes of the parameter being bound, to bind them in `run`.
+    private mutating func keep(_ value: UnsafeRawBufferPointer, isBlob: Bool) {
+        if self.pending.isEmpty {
+            self.pending.reserveCapacity(16)
+            self.bytes.reserveCapacity(512)
+        }
+        self.pending.append(PendingBytes(index: self.bound, start: self.bytes.count, count: value.count, isBlob: isBlob))
+        self.bytes.append(contentsOf: value)
+    }
+
+    private mutating func keep(_ value: UnsafeBufferPointer<UInt8>, isBlob: Bool) {
+        self.keep(UnsafeRawBufferPointer(value), isBlob: isBlob)
     }
 
     mutating func bind(_ value: String?) {
@@ -72,9 +100,7 @@ struct DirectStatement {
 
     mutating func bind(_ value: Data) {
         self.bound += 1
-        let index = self.bound
-        let code = value.withUnsafeBytes { cairn_bind_blob(self.handle, index, $0.baseAddress, Int32($0.count)) }
-        self.next(code)
+        value.withUnsafeBytes { self.keep($0, isBlob: true) }
     }
 
     mutating func bindNull() {
@@ -95,14 +121,31 @@ struct DirectStatement {
             )
         }
         let expected = cairn_bind_parameter_count(self.handle)
-        guard self.bindFailure == 0, self.bound == expected else {
-            cairn_stmt_reset(self.handle)
+        let handle = self.handle
+        let (bindFailure, code) = self.bytes.withUnsafeBufferPointer { bytes -> (Int32, Int32) in
+            var bindFailure = self.bindFailure
+            for pending in self.pending where bindFailure == 0 {
+                let start = bytes.baseAddress.map { $0 + pending.start }
+                let length = Int32(pending.count)
+                let code = pending.isBlob
+                    ? cairn_bind_blob_static(handle, pending.index, start, length)
+                    : cairn_bind_text_static(handle, pending.index, start, length)
+                if code != 0 { bindFailure = code }
+            }
+            guard bindFailure == 0, self.bound == expected else { return (bindFailure, 0) }
+            let code = cairn_stmt_run(handle)
+            // Before the bytes go: no binding may point at them afterwards.
+            cairn_stmt_clear_bindings(handle)
+            return (0, code)
+        }
+        guard bindFailure == 0, self.bound == expected else {
+            cairn_stmt_clear_bindings(handle)
+            cairn_stmt_reset(handle)
             throw DatabaseError(
-                resultCode: self.bindFailure == 0 ? .SQLITE_RANGE : ResultCode(rawValue: self.bindFailure),
+                resultCode: bindFailure == 0 ? .SQLITE_RANGE : ResultCode(rawValue: bindFailure),
                 message: "bound \(self.bound) of \(expected) parameters", sql: self.prepared.sql
             )
         }
-        let code = cairn_stmt_run(self.handle)
         guard code == 101 /* SQLITE_DONE */ else {
             let message = cairn_errmsg(self.prepared.connection).map { String(cString: $0) }
             cairn_stmt_reset(self.handle)
