@@ -54,7 +54,6 @@ struct SQLiteStoreTests {
                 try await store.appliedMigrations() == [
                     "2026-11-21-accounts", "2026-11-21-sync-tables", "2026-11-21-bookmark-search", "2026-11-21-queue-and-timestamps",
                     "2026-11-22-sibling-index", "2026-11-23-search-catch-up", "2026-11-24-change-log-in-records",
-                    "2026-11-24-push-tables-without-profile-key", "2026-11-24-push-tables-deleted-with-profile",
                 ]
             )
             #expect(try await store.user(id: "u1")?.email == "a@b.co")
@@ -243,71 +242,14 @@ struct SQLiteStoreTests {
 
     /// A database from before the change log folded into the records: each record takes the
     /// device of the log entry of its version, and the log goes.
-    /// The push tables lose their profile key in place: an existing database keeps every row and
-    /// passes SQLite's integrity check, the other tables keep theirs, and a profile deleted by
-    /// hand still takes its pushed rows with it (the trigger), as it takes its other rows
-    /// (their keys' cascade).
-    @Test func pushTablesLoseTheirProfileKeyAndKeepTheirRows() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let path = directory.url.appendingPathComponent("db.sqlite").path
-        // Given a store at the migration before, holding records and op results of two profiles
-        do {
-            // As the store does before its first connection: a test that started SQLite with its
-            // memory statistics on would fail `memoryStatisticsAreOffBeforeTheFirstConnection`.
-            _ = cairn_sqlite_disable_memstatus()
-            let queue = try DatabaseQueue(path: path)
-            try SQLiteMigrations.migrator.migrate(queue, upTo: "2026-11-24-change-log-in-records")
-            try await queue.write { db in
-                #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_list(records)").count == 1)
-                try db.execute(
-                    sql: """
-                        INSERT INTO users (id, email, email_normalized, password_hash, created_at, updated_at) VALUES ('u', 'a@b.co', 'a@b.co', 'h', 1, 1);
-                        INSERT INTO profiles (id, user_id, name, created_at, updated_at) VALUES ('p', 'u', 'default', 1, 1), ('q', 'u', 'other', 1, 1);
-                        INSERT INTO records (profile_id, collection, id, version, data, hlc, created_at, updated_at, created_seq, client_id)
-                          VALUES ('p', 'notes', 'a', 1, '{"t":1}', 'h', 1, 1, 1, 'laptop'), ('q', 'notes', 'b', 1, '{}', 'h', 1, 1, 1, NULL);
-                        INSERT INTO applied_ops (profile_id, op_id, payload_hash, result, seq, created_at)
-                          VALUES ('p', 'op-a', x'00', '', 1, 1), ('q', 'op-b', x'01', '', 1, 1);
-                        INSERT INTO devices (profile_id, client_id, cursor, last_seen_at) VALUES ('p', 'laptop', 1, 1);
-                        """)
-            }
-        }
-        // When this version opens it
-        let store = try SQLiteSyncStore(path: path)
-        try await store.prepare()
-        try await store.pool.write { db in
-            // Then the push tables have no foreign key, the others keep theirs, and nothing was lost
-            #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_list(records)").isEmpty)
-            #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_list(applied_ops)").isEmpty)
-            #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_list(devices)").count == 1)
-            #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_list(conflicts)").count == 1)
-            #expect(try String.fetchAll(db, sql: "PRAGMA integrity_check") == ["ok"])
-            #expect(try String.fetchOne(db, sql: "SELECT data FROM records WHERE profile_id = 'p' AND id = 'a'") == #"{"t":1}"#)
-            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM applied_ops") == 2)
-            let definition = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE name = 'records'") ?? ""
-            #expect(!definition.contains("REFERENCES") && definition.contains("client_id TEXT") && definition.contains("WITHOUT ROWID"))
-            // And a profile deleted by hand takes its rows with it, and only its own
-            try db.execute(sql: "DELETE FROM profiles WHERE id = 'p'")
-            #expect(try String.fetchAll(db, sql: "SELECT profile_id FROM records") == ["q"])
-            #expect(try String.fetchAll(db, sql: "SELECT profile_id FROM applied_ops") == ["q"])
-            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM devices") == 0)
-            // (and so does its user's deletion, through the profiles' own key)
-            try db.execute(sql: "DELETE FROM users WHERE id = 'u'")
-            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM records") == 0)
-            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM applied_ops") == 0)
-        }
-        // And the store still takes pushes after a reopen
-        let reopened = try SQLiteSyncStore(path: path)
-        try await reopened.prepare()
-        #expect(try await reopened.pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") } == ["ok"])
-    }
-
     @Test func theChangeLogMigratesIntoTheRecords() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.url.appendingPathComponent("db.sqlite").path
         // Given a store at the migration before, whose change log has entries for records
         do {
+            // As the store does before its first connection: a test that started SQLite with its
+            // memory statistics on would fail `memoryStatisticsAreOffBeforeTheFirstConnection`.
             _ = cairn_sqlite_disable_memstatus()
             let queue = try DatabaseQueue(path: path)
             try SQLiteMigrations.migrator.migrate(queue, upTo: "2026-11-23-search-catch-up")
@@ -730,7 +672,7 @@ struct SQLiteStoreTests {
         try await Self.withEngine { store, engine in
             let sequenceBefore = try await engine.sequence(profileId: "p")
 
-            // Given a push, a write that leaves a device of a profile that does not exist (checked
+            // Given a push, a write that leaves an op result of a profile that does not exist (checked
             // only at the commit), and another push, queued in that order
             let outcomes = try await Self.whileTheWriterIsHeld(store, inFlight: 4) {
                 try await Self.inOrder(
@@ -742,7 +684,7 @@ struct SQLiteStoreTests {
                                 let db = try (tx as! SQLiteSyncTransaction).db
                                 try db.execute(sql: "PRAGMA defer_foreign_keys = ON")
                                 try db.execute(
-                                    sql: "INSERT INTO devices (profile_id, client_id, cursor, last_seen_at) VALUES ('nobody', 'x', 0, 1)")
+                                    sql: "INSERT INTO applied_ops (profile_id, op_id, payload_hash, result, created_at) VALUES ('nobody', 'x', x'00', '{}', 1)")
                             }
                         },
                         { _ = try await Self.pushTwo(engine, "last") },

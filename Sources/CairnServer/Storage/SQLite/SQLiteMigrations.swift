@@ -225,58 +225,6 @@ enum SQLiteMigrations {
                     """
             )
         }
-        // The two tables every pushed op inserts into no longer check their profile: with the
-        // foreign key, each insert also looked the profile up (two lookups per op, compiled into
-        // both statements), which cost about a tenth of a push's CPU (docs/benchmarks.md, session
-        // 18). Their rows are written only by pushes, inside a transaction that read the profile
-        // under the write lock. The constraint is taken out of the tables' definitions in place,
-        // as SQLite documents for removing a foreign key (no row is rewritten: the stored format
-        // does not change), and a trigger keeps what ON DELETE CASCADE did. Cairn itself never
-        // deletes a profile row (a deleted profile is marked), so the trigger serves a deletion
-        // made by hand.
-        migrator.registerMigration("2026-11-24-push-tables-without-profile-key") { db in
-            try Self.removeProfileForeignKey(db, tables: ["records", "applied_ops"])
-        }
-        migrator.registerMigration("2026-11-24-push-tables-deleted-with-profile") { db in
-            try db.execute(
-                sql: """
-                    CREATE TRIGGER profiles_delete_push_rows AFTER DELETE ON profiles BEGIN
-                      DELETE FROM records WHERE profile_id = OLD.id;
-                      DELETE FROM applied_ops WHERE profile_id = OLD.id;
-                    END
-                    """
-            )
-        }
         return migrator
-    }
-
-    /// The clause the push tables referenced their profile with, as their `CREATE TABLE` had it.
-    static let profileForeignKey = " REFERENCES profiles(id) ON DELETE CASCADE"
-
-    /// Removes `profileForeignKey` from the stored definitions of `tables`, by SQLite's procedure
-    /// for schema changes that leave the stored format as it is (sqlite.org/lang_altertable.html,
-    /// "Making Other Kinds Of Table Schema Changes"): the definitions are edited in
-    /// `sqlite_schema` and the schema version is raised, inside the migration's transaction.
-    static func removeProfileForeignKey(_ db: Database, tables: [String]) throws {
-        let version = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
-        var edited: [(table: String, sql: String)] = []
-        for table in tables {
-            let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", arguments: [table])
-            guard let sql, sql.components(separatedBy: Self.profileForeignKey).count == 2 else {
-                throw DatabaseError(message: "the definition of \(table) does not name its profile key once: \(sql ?? "no such table")")
-            }
-            edited.append((table, sql.replacingOccurrences(of: Self.profileForeignKey, with: "")))
-        }
-        try db.execute(sql: "PRAGMA writable_schema = ON")
-        do {
-            for (table, sql) in edited {
-                try db.execute(sql: "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = ?", arguments: [sql, table])
-            }
-            try db.execute(sql: "PRAGMA schema_version = \(version + 1)")
-        } catch {
-            try? db.execute(sql: "PRAGMA writable_schema = OFF")
-            throw error
-        }
-        try db.execute(sql: "PRAGMA writable_schema = OFF")
     }
 }
