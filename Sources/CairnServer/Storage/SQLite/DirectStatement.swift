@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 
 /// Binds values straight into one of GRDB's prepared statements and runs it: for the inserts every
-/// pushed op makes (its record, its change, its op result). GRDB's `execute(arguments:)` builds an
+/// pushed op makes (its record and its op result). GRDB's `execute(arguments:)` builds an
 /// array of existentials, then a `DatabaseValue` for each, then binds them; in a profile of pushed
 /// creates that was about a tenth of the server's CPU.
 ///
@@ -16,7 +16,7 @@ import GRDB
 /// (``WriteBehind``) while GRDB's writer thread waits for it.
 ///
 /// What `execute` does and this does not: GRDB's transaction observers never hear of these rows
-/// (none is registered on `records`, `changes` or `applied_ops`; one added there would have to
+/// (none is registered on `records` or `applied_ops`; one added there would have to
 /// go through `execute` instead), and its guard against writing after SQLite rolled a transaction
 /// back on its own is replaced by the check at the top of `run`.
 ///

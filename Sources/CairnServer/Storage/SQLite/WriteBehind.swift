@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// Runs a push's inserts (its records, its changes, its op results) on a thread of their own, in
+/// Runs a push's inserts (its records and its op results) on a thread of their own, in
 /// the order the engine made them, while the engine goes on with the next op: with one client,
 /// the push's SQLite work and its Swift work then share the two cores instead of taking turns on
 /// one. The store keeps one (there is one writer), and a push of many ops uses it from `begin`
