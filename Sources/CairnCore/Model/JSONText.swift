@@ -20,7 +20,7 @@ extension JSONValue {
 
         public let message: String
         public let offset: Int
-        public var kind: Kind = .malformed
+        public let kind: Kind
 
         public init(message: String, offset: Int, kind: Kind = .malformed) {
             self.message = message

@@ -61,7 +61,7 @@ struct DirectStatement {
     mutating func bind(_ value: String) {
         self.bound += 1
         var value = value
-        value.withUTF8 { self.keep($0, isBlob: false) }
+        value.withUTF8 { self.keep(UnsafeRawBufferPointer($0), isBlob: false) }
     }
 
     /// Copies the bytes of the parameter being bound, to bind them in `run`.
@@ -72,10 +72,6 @@ struct DirectStatement {
         }
         self.pending.append(PendingBytes(index: self.bound, start: self.bytes.count, count: value.count, isBlob: isBlob))
         self.bytes.append(contentsOf: value)
-    }
-
-    private mutating func keep(_ value: UnsafeBufferPointer<UInt8>, isBlob: Bool) {
-        self.keep(UnsafeRawBufferPointer(value), isBlob: isBlob)
     }
 
     mutating func bind(_ value: String?) {
@@ -122,8 +118,9 @@ struct DirectStatement {
         }
         let expected = cairn_bind_parameter_count(self.handle)
         let handle = self.handle
-        let (bindFailure, code) = self.bytes.withUnsafeBufferPointer { bytes -> (Int32, Int32) in
-            var bindFailure = self.bindFailure
+        var bindFailure = self.bindFailure
+        // The step's code, or nil when a parameter could not be bound or was left without a value.
+        let code: Int32? = self.bytes.withUnsafeBufferPointer { bytes in
             for pending in self.pending where bindFailure == 0 {
                 let start = bytes.baseAddress.map { $0 + pending.start }
                 let length = Int32(pending.count)
@@ -132,13 +129,12 @@ struct DirectStatement {
                     : cairn_bind_text_static(handle, pending.index, start, length)
                 if code != 0 { bindFailure = code }
             }
-            guard bindFailure == 0, self.bound == expected else { return (bindFailure, 0) }
-            let code = cairn_stmt_run(handle)
+            guard bindFailure == 0, self.bound == expected else { return nil }
             // Before the bytes go: no binding may point at them afterwards.
-            cairn_stmt_clear_bindings(handle)
-            return (0, code)
+            defer { cairn_stmt_clear_bindings(handle) }
+            return cairn_stmt_run(handle)
         }
-        guard bindFailure == 0, self.bound == expected else {
+        guard let code else {
             cairn_stmt_clear_bindings(handle)
             cairn_stmt_reset(handle)
             throw DatabaseError(
