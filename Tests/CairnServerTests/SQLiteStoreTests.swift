@@ -487,9 +487,9 @@ struct SQLiteStoreTests {
         #expect(results.filter { if case .alreadyRotated = $0 { true } else { false } }.count == 9)
     }
 
-    /// A short write (one op) that finds no other write under way runs on its caller's thread;
-    /// a long one, or one that finds another under way, waits for the writer without holding its
-    /// thread. Mixed, none is lost, none waits forever, each gets its own sequence.
+    /// A push of up to 100 ops that finds no other write under way runs on its caller's thread;
+    /// a longer one, or one that finds another under way, waits for the writer without holding
+    /// its thread. Mixed, none is lost, none waits forever, each gets its own sequence.
     @Test func shortLoneWritesRunOnTheCallerThreadAndQueuedWritesAllCommit() async throws {
         try await Self.withEngine { store, engine in
             @Sendable func create(_ id: String) async throws -> OperationResult {
@@ -522,6 +522,22 @@ struct SQLiteStoreTests {
             #expect(try await engine.sequence(profileId: "p") == 45)
             #expect(try await create("after").status == .applied)
             #expect(onCallerThread() == held + 1)
+
+            // And a lone push of 100 ops runs on its caller's thread, one of 101 goes through the
+            // writer queue, and both are applied whole
+            @Sendable func creates(_ prefix: String, _ count: Int) -> PushRequest {
+                PushRequest(
+                    profileId: "p",
+                    operations: (0..<count).map {
+                        SyncOperation(opId: "op-\(prefix)-\($0)", type: .create, collection: "notes", id: "\(prefix)-\($0)", data: ["text": .string(prefix)])
+                    })
+            }
+            let hundred = try await engine.push(creates("hundred", 100))
+            #expect(onCallerThread() == held + 2)
+            let more = try await engine.push(creates("more", 101))
+            #expect(onCallerThread() == held + 2)
+            #expect((hundred.results + more.results).allSatisfy { $0.status == .applied })
+            #expect(try await engine.sequence(profileId: "p") == 46 + 201)
         }
     }
 
