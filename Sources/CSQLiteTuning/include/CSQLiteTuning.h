@@ -10,12 +10,25 @@
 /// SQLite was already initialized (then nothing changes and nothing breaks).
 int cairn_sqlite_disable_memstatus(void);
 
+struct sqlite3;
+
+/// Makes SQLite write each WAL file's frames with one call per commit instead of two per page,
+/// once, for this process, before its first connection: registers a shim over the default VFS
+/// (as the new default) whose WAL files hold contiguous writes in memory until the transaction's
+/// commit frame is complete, or anything reads, sizes, syncs, truncates or closes the file. Same
+/// bytes, same order, same fsync (see CSQLiteTuning.c). Turns memory statistics off first
+/// (registering initializes SQLite). Returns 0 (SQLITE_OK) when registered.
+int cairn_sqlite_coalesce_wal_writes(void);
+/// The writes SQLite made to the connection's open WAL file, and the writes the shim made of
+/// them (for tests and benchmarks). Returns 1, or 0 (counts untouched) when the connection has
+/// no WAL open through the shim.
+int cairn_sqlite_wal_write_counts(struct sqlite3 *connection, long long *writes, long long *flushes);
+
 // Direct binding for the statements every pushed op runs (see `DirectStatement` in the server).
 // The statement is GRDB's prepared `sqlite3_stmt`, seen from Swift as an `OpaquePointer`; the
 // header names the struct only, so that it does not bring a second copy of sqlite3.h's API into
 // Swift beside GRDB's.
 struct sqlite3_stmt;
-struct sqlite3;
 
 /// Resets a statement (after its last run, finished or failed) so that it can be bound again.
 void cairn_stmt_reset(struct sqlite3_stmt *statement);

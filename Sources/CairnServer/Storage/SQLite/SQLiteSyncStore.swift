@@ -54,8 +54,10 @@ public final class SQLiteSyncStore: SyncStore {
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
             try db.execute(sql: "PRAGMA cache_size = -32768")
         }
-        // Before the first connection: no process-wide allocation mutex between connections.
+        // Before the first connection: no process-wide allocation mutex between connections, and
+        // a commit's WAL frames written with one call instead of two per page.
         _ = cairn_sqlite_disable_memstatus()
+        _ = cairn_sqlite_coalesce_wal_writes()
         self.pool = try DatabasePool(path: path, configuration: configuration)
         self.writeGroups = WriteGroups(pool: self.pool)
         // DatabasePool switches the writer to WAL *after* prepareDatabase and sets NORMAL there:

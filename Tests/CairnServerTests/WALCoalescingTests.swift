@@ -1,0 +1,130 @@
+import CSQLiteTuning
+import CairnCore
+import Foundation
+import GRDB
+import Testing
+
+@testable import CairnServer
+
+/// The shim that writes a commit's WAL frames in a few calls instead of two per page
+/// (`cairn_sqlite_coalesce_wal_writes`).
+/// The store registers it before its first connection; these tests register it themselves too
+/// (once per process: later calls change nothing).
+@Suite("WAL writes coalesced")
+struct WALCoalescingTests {
+    /// The writes SQLite made to the writer's WAL and the writes the shim made of them.
+    static func counts(_ db: Database) -> (writes: Int64, flushes: Int64)? {
+        var writes: Int64 = 0
+        var flushes: Int64 = 0
+        guard cairn_sqlite_wal_write_counts(db.sqliteConnection, &writes, &flushes) == 1 else { return nil }
+        return (writes, flushes)
+    }
+
+    @Test func aPushOfAHundredCreatesIsWrittenToTheWALInAFewCalls() async throws {
+        try await SQLiteStoreTests.withEngine { store, engine in
+            // Given the store's writer, with its WAL open through the shim
+            let before = try #require(try await store.pool.writeWithoutTransaction { Self.counts($0) })
+            // When a push of 100 creates commits
+            let operations = (0..<100).map {
+                SyncOperation(opId: "op-\($0)", type: .create, collection: "notes", id: "n\($0)", data: ["text": .string(String(repeating: "x", count: 200))])
+            }
+            let outcome = try await engine.push(PushRequest(profileId: "p", operations: operations))
+            #expect(outcome.results.allSatisfy { $0.status == .applied })
+            // Then SQLite wrote two calls per page (a frame header, then the page), and the file
+            // got a few writes of up to 120 KiB
+            let after = try #require(try await store.pool.writeWithoutTransaction { Self.counts($0) })
+            let (writes, flushes) = (after.writes - before.writes, after.flushes - before.flushes)
+            #expect(writes >= 20)
+            #expect(flushes >= 1 && flushes * 10 <= writes, "\(writes) writes of SQLite's became \(flushes)")
+            // And a reader sees every record
+            let count = try await store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM records WHERE profile_id = 'p' AND collection = 'notes'") }
+            #expect(count == 100)
+        }
+    }
+
+    /// With `synchronous = NORMAL` SQLite does not sync the WAL at a commit, so nothing but the
+    /// commit frame tells the shim to write: another connection must still find every commit the
+    /// moment it returns (a prototype that wrote only at the sync failed here).
+    @Test func commitsWithoutASyncAreReadByOtherConnectionsAtOnce() async throws {
+        #expect(cairn_sqlite_coalesce_wal_writes() == 0)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.url.appendingPathComponent("normal.sqlite").path
+        let pool = try DatabasePool(path: path)
+        try await pool.write { db in
+            #expect(try Int.fetchOne(db, sql: "PRAGMA synchronous") == 1)
+            try db.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        }
+        let other = try DatabaseQueue(path: path)
+        for round in 1...200 {
+            try await pool.write { db in
+                for index in 0..<5 { try db.execute(sql: "INSERT INTO t (body) VALUES (?)", arguments: [String(repeating: "\(index)", count: 500 * (round % 7 + 1))]) }
+            }
+            let seenByReader = try await pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM t") }
+            let seenByOther = try await other.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM t") }
+            #expect(seenByReader == round * 5)
+            #expect(seenByOther == round * 5)
+            if seenByReader != round * 5 || seenByOther != round * 5 { break }
+        }
+        #expect(try await pool.write { Self.counts($0) } != nil)
+    }
+
+    /// A transaction larger than the shim's buffer (1 MiB), one that spills pages into the WAL
+    /// before it is rolled back, then commits: after each commit the WAL file on disk holds it
+    /// (a copy of the files, opened without the process's memory, recovers every committed row
+    /// and none of the rolled-back ones), and the database passes its integrity check.
+    @Test func largeAndRolledBackTransactionsLeaveTheCommittedStateOnDisk() async throws {
+        #expect(cairn_sqlite_coalesce_wal_writes() == 0)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.url.appendingPathComponent("large.sqlite").path
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            // A small page cache, so that a long transaction writes pages to the WAL before its
+            // commit.
+            try db.execute(sql: "PRAGMA cache_size = 20")
+        }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try await pool.write { db in try db.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, round INTEGER NOT NULL, body BLOB NOT NULL)") }
+
+        /// Copies the database and its WAL (not the index, which SQLite rebuilds from the WAL)
+        /// and counts the rows of each round in the copy.
+        func rowsOnDisk(_ name: String) throws -> [Int: Int] {
+            let copy = directory.url.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
+            for suffix in ["", "-wal"] {
+                try FileManager.default.copyItem(atPath: path + suffix, toPath: copy.appendingPathComponent("large.sqlite" + suffix).path)
+            }
+            let queue = try DatabaseQueue(path: copy.appendingPathComponent("large.sqlite").path)
+            return try queue.read { db in
+                #expect(try String.fetchOne(db, sql: "PRAGMA integrity_check") == "ok")
+                let rows = try Row.fetchAll(db, sql: "SELECT round, count(*) AS n FROM t GROUP BY round")
+                return Dictionary(uniqueKeysWithValues: rows.map { ($0["round"] as Int, $0["n"] as Int) })
+            }
+        }
+
+        // Given a committed transaction of 3 MiB (larger than the buffer)
+        try await pool.write { db in
+            for index in 0..<750 { try db.execute(sql: "INSERT INTO t (round, body) VALUES (1, ?)", arguments: [Data(repeating: UInt8(index % 251), count: 4_096)]) }
+        }
+        #expect(try rowsOnDisk("after-1") == [1: 750])
+        // When a transaction spills pages into the WAL and is rolled back
+        struct Abandoned: Error {}
+        await #expect(throws: Abandoned.self) {
+            try await pool.write { db in
+                for _ in 0..<400 { try db.execute(sql: "INSERT INTO t (round, body) VALUES (2, ?)", arguments: [Data(repeating: 2, count: 4_096)]) }
+                throw Abandoned()
+            }
+        }
+        // And the next commits, writing where the rolled-back frames were
+        try await pool.write { db in
+            for _ in 0..<300 { try db.execute(sql: "INSERT INTO t (round, body) VALUES (3, ?)", arguments: [Data(repeating: 3, count: 1_000)]) }
+        }
+        // Then the files on disk hold rounds 1 and 3 whole, nothing of round 2
+        #expect(try rowsOnDisk("after-3") == [1: 750, 3: 300])
+        let bodies = try await pool.read { db in try Data.fetchAll(db, sql: "SELECT body FROM t WHERE round = 1 ORDER BY id") }
+        #expect(bodies.enumerated().allSatisfy { $0.element == Data(repeating: UInt8($0.offset % 251), count: 4_096) })
+        #expect(try await pool.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") } == "ok")
+    }
+}
