@@ -63,14 +63,15 @@ const char *cairn_errmsg(sqlite3 *connection) {
 
 // A commit in WAL mode writes each changed page as two `pwrite` calls (the frame's 24-byte header,
 // then the page): 94 to 132 system calls for a push of 100 creates, a tenth of the writer's time.
-// The shim below collects a WAL file's contiguous writes in memory and writes them with one call
-// when a transaction's commit frame is complete, and before anything that could look at the file
-// (a read, its size, a sync, a truncation, a file control, its close). The file then holds the same
-// bytes, in the same order, before the same fsync; a crash or a kill before that write loses only
-// frames SQLite had not committed yet, as if it had been stopped before writing them. Frames are
-// published in the WAL index only after the commit frame (`walIndexWriteHdr`), by then written
-// here, so other connections never look for bytes still in the buffer, whatever the connection's
-// `synchronous` level.
+// The shim below holds the writes that extend a WAL file (new frames, a new log's header) in
+// memory and writes them in a few calls when the transaction's commit frame is complete, and
+// before anything else touches the file (a write before the log's end, a read, its size, a sync,
+// a truncation, a file control, its close). The file then holds the same bytes, in the same
+// order, before the same fsync; a crash or a kill before that write loses only frames SQLite had
+// not committed yet, as if it had been stopped before writing them. SQLite publishes frames in
+// the WAL index only after the commit frame and the rewrites that follow it (`walIndexWriteHdr`
+// after `walRewriteChecksums`), all written by then, so other connections never look for bytes
+// still in the buffer, whatever the connection's `synchronous` level.
 
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +89,14 @@ typedef struct CairnWalFile {
     /// The file offset of buffer[0], and how many bytes are held.
     sqlite3_int64 start;
     int length;
-    /// The last write was the header of a commit frame: its page completes the commit.
-    int commitPending;
+    /// How far the log's writes have reached since its header was last written (at offset 0).
+    sqlite3_int64 end;
+    /// Where the commit frame whose header was written last ends (0: none pending, -1: at the
+    /// end of the next write, the page size not being known yet).
+    sqlite3_int64 commitEnd;
+    /// Where the last frame header ended, and the page size (0 until a page followed a header).
+    sqlite3_int64 headerEnd;
+    int pageSize;
     /// Writes SQLite made, and writes made of them (for tests and benchmarks).
     long long writes;
     long long flushes;
@@ -112,33 +119,63 @@ static int cairnWalFlush(CairnWalFile *p) {
     return SQLITE_OK;
 }
 
+/// Writes straight to the file, after what the buffer holds.
+static int cairnWalWriteThrough(CairnWalFile *p, const void *bytes, int count, sqlite3_int64 offset) {
+    int rc = cairnWalFlush(p);
+    if (rc != SQLITE_OK) return rc;
+    p->flushes += 1;
+    return p->real->pMethods->xWrite(p->real, bytes, count, offset);
+}
+
 static int cairnWalWrite(sqlite3_file *file, const void *bytes, int count, sqlite3_int64 offset) {
     CairnWalFile *p = (CairnWalFile *)file;
     p->writes += 1;
+    // The log's header: a new log starts.
+    if (offset == 0) p->end = 0;
+    sqlite3_int64 end = p->end;
+    if (offset + count > p->end) p->end = offset + count;
+    // Only writes that extend the log are held. A write before its end rewrites bytes already
+    // handed over (a frame's page written again in its own transaction, or the frame headers
+    // whose checksums SQLite then rewrites, the commit frame's last, with no page after it), and
+    // goes straight through, as does a write larger than a chunk (SQLite writes a page at a
+    // time, 64 KiB at most) or any write when no buffer could be had.
+    if ((offset != 0 && offset < end) || count > CAIRN_WAL_CHUNK) return cairnWalWriteThrough(p, bytes, count, offset);
     int rc;
     // Only what continues the buffer joins it.
     if (p->length > 0 && (offset != p->start + p->length || count > CAIRN_WAL_BUFFER - p->length)) {
         if ((rc = cairnWalFlush(p)) != SQLITE_OK) return rc;
     }
-    if (!p->buffer && count <= CAIRN_WAL_CHUNK) p->buffer = malloc(CAIRN_WAL_BUFFER);
-    if (!p->buffer || count > CAIRN_WAL_CHUNK) {
-        // No buffer (out of memory), or a write larger than a chunk (SQLite writes a page at a
-        // time, 64 KiB at most): straight through.
-        p->commitPending = 0;
-        p->flushes += 1;
-        return p->real->pMethods->xWrite(p->real, bytes, count, offset);
-    }
+    if (!p->buffer) p->buffer = malloc(CAIRN_WAL_BUFFER);
+    if (!p->buffer) return cairnWalWriteThrough(p, bytes, count, offset);
     if (p->length == 0) p->start = offset;
     memcpy(p->buffer + p->length, bytes, (size_t)count);
     p->length += count;
     if (count == CAIRN_WAL_FRAME_HEADER) {
         // A frame header: bytes 4-7 hold the database size after a commit, 0 in other frames.
         const unsigned char *header = bytes;
-        p->commitPending = (header[4] | header[5] | header[6] | header[7]) != 0;
+        if (header[4] | header[5] | header[6] | header[7]) {
+            p->commitEnd = p->pageSize ? offset + CAIRN_WAL_FRAME_HEADER + p->pageSize : -1;
+        }
+        p->headerEnd = offset + CAIRN_WAL_FRAME_HEADER;
         return SQLITE_OK;
     }
-    if (p->commitPending) {
-        p->commitPending = 0;
+    if (offset == 0 && count >= 32) {
+        // The log's header: bytes 8-11 hold the page size.
+        const unsigned char *header = bytes;
+        int size = (header[8] << 24) | (header[9] << 16) | (header[10] << 8) | header[11];
+        if (size >= 512 && size <= 65536 && (size & (size - 1)) == 0) p->pageSize = size;
+    } else if (offset == p->headerEnd && p->pageSize == 0 && count >= 512 && count <= 65536 && (count & (count - 1)) == 0) {
+        // The page after a frame header (whole: SQLite splits a page only when it pads a commit
+        // to a sector boundary, after the commit frame itself) tells the page size when this
+        // connection did not write the log's header.
+        p->pageSize = count;
+    }
+    if (p->commitEnd == -1) p->commitEnd = offset + count;
+    // The commit frame is complete, however its page was split (the padding frames of a file
+    // that is not power-safe to overwrite are commit frames too, and SQLite syncs in the middle
+    // of the last one): write what is held.
+    if (p->commitEnd > 0 && p->start + p->length >= p->commitEnd) {
+        p->commitEnd = 0;
         return cairnWalFlush(p);
     }
     return SQLITE_OK;
@@ -198,6 +235,7 @@ static int cairnOpen(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int
     CairnWalFile *p = (CairnWalFile *)file;
     memset(p, 0, sizeof(*p));
     p->real = (sqlite3_file *)(p + 1);
+    p->headerEnd = -1;
     int rc = cairn_root_vfs->xOpen(cairn_root_vfs, name, p->real, flags, outFlags);
     if (rc != SQLITE_OK) {
         // SQLite closes a file whose open failed only if pMethods is set: close the real one here.

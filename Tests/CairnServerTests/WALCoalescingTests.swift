@@ -2,6 +2,7 @@ import CSQLiteTuning
 import CairnCore
 import Foundation
 import GRDB
+import GRDBSQLite
 import Testing
 
 @testable import CairnServer
@@ -69,6 +70,89 @@ struct WALCoalescingTests {
         #expect(try await pool.write { Self.counts($0) } != nil)
     }
 
+    /// Under `synchronous = NORMAL` (no sync at the commit), a transaction that spills pages into
+    /// the WAL and then changes them again: SQLite rewrites the spilled frames in place and then
+    /// the checksums of the frames after them, the commit frame's header last, with no page after
+    /// it. The copy of the files taken after the commit must recover the whole transaction (an
+    /// earlier version of the shim held that last header back, and the copy recovered nothing).
+    @Test func spilledFramesRewrittenBeforeACommitWithoutSyncAreOnDisk() async throws {
+        #expect(cairn_sqlite_coalesce_wal_writes() == 0)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.url.appendingPathComponent("rewrite.sqlite").path
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = 10") }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try await pool.write { db in
+            #expect(try Int.fetchOne(db, sql: "PRAGMA synchronous") == 1)
+            try db.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+        }
+        try await pool.write { db in
+            for index in 0..<300 { try db.execute(sql: "INSERT INTO t (id, body) VALUES (?, ?)", arguments: [index, Data(repeating: 1, count: 2_000)]) }
+            try db.execute(sql: "UPDATE t SET body = ? WHERE id < 5", arguments: [Data(repeating: 2, count: 2_000)])
+        }
+        let rows = try Self.rowsInCopy(of: path, in: directory, as: "copy") { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM t WHERE body = ?", arguments: [Data(repeating: 2, count: 2_000)])
+        }
+        #expect(rows == 5)
+        #expect(try Self.rowsInCopy(of: path, in: directory, as: "copy-all") { try Int.fetchOne($0, sql: "SELECT count(*) FROM t") } == 300)
+    }
+
+    /// A database opened without power-safe overwrite (`psow=0`): SQLite pads each commit to a
+    /// sector boundary with copies of its commit frame and syncs in the middle of the last one
+    /// (with pages of 1 KiB, frames straddle the 4 KiB sectors). The end of that frame must be
+    /// written before the commit is published: another connection reads each commit at once (an
+    /// earlier version of the shim held it back, and the reader read the commit before). SQLite's
+    /// own API, so that the URI's parameter surely applies.
+    @Test func aCommitPaddedToASectorIsReadByOtherConnectionsAtOnce() throws {
+        #expect(cairn_sqlite_coalesce_wal_writes() == 0)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let uri = "file:" + directory.url.appendingPathComponent("psow.sqlite").path + "?psow=0"
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI
+        var writer: OpaquePointer?
+        var reader: OpaquePointer?
+        defer {
+            sqlite3_close(reader)
+            sqlite3_close(writer)
+        }
+        try #require(sqlite3_open_v2(uri, &writer, flags, nil) == SQLITE_OK)
+        try #require(
+            sqlite3_exec(
+                writer,
+                """
+                PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;
+                CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'round 0');
+                """, nil, nil, nil) == SQLITE_OK)
+        try #require(sqlite3_open_v2(uri, &reader, flags, nil) == SQLITE_OK)
+        for round in 1...4 {
+            // A checkpoint first, so that the commit restarts the log over older frames.
+            try #require(sqlite3_exec(writer, "PRAGMA wal_checkpoint(PASSIVE); UPDATE t SET v = 'round \(round)' WHERE id = 1", nil, nil, nil) == SQLITE_OK)
+            var statement: OpaquePointer?
+            try #require(sqlite3_prepare_v2(reader, "SELECT v FROM t WHERE id = 1", -1, &statement, nil) == SQLITE_OK)
+            let code = sqlite3_step(statement)
+            let value = code == SQLITE_ROW ? sqlite3_column_text(statement, 0).map { String(cString: $0) } : "error \(code)"
+            sqlite3_finalize(statement)
+            #expect(value == "round \(round)")
+        }
+    }
+
+    /// Opens a copy of the database and its WAL (not the index, which SQLite rebuilds from the
+    /// WAL: what a restart after a kill would find) and reads it.
+    static func rowsInCopy<T>(of path: String, in directory: TemporaryDirectory, as name: String, _ read: (Database) throws -> T) throws -> T {
+        let copy = directory.url.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
+        let file = URL(fileURLWithPath: path).lastPathComponent
+        for suffix in ["", "-wal"] {
+            try FileManager.default.copyItem(atPath: path + suffix, toPath: copy.appendingPathComponent(file + suffix).path)
+        }
+        let queue = try DatabaseQueue(path: copy.appendingPathComponent(file).path)
+        return try queue.read { db in
+            #expect(try String.fetchOne(db, sql: "PRAGMA integrity_check") == "ok")
+            return try read(db)
+        }
+    }
+
     /// A transaction larger than the shim's buffer (1 MiB), one that spills pages into the WAL
     /// before it is rolled back, then commits: after each commit the WAL file on disk holds it
     /// (a copy of the files, opened without the process's memory, recovers every committed row
@@ -88,17 +172,9 @@ struct WALCoalescingTests {
         let pool = try DatabasePool(path: path, configuration: configuration)
         try await pool.write { db in try db.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, round INTEGER NOT NULL, body BLOB NOT NULL)") }
 
-        /// Copies the database and its WAL (not the index, which SQLite rebuilds from the WAL)
-        /// and counts the rows of each round in the copy.
+        /// The rows of each round in a copy of the files.
         func rowsOnDisk(_ name: String) throws -> [Int: Int] {
-            let copy = directory.url.appendingPathComponent(name)
-            try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
-            for suffix in ["", "-wal"] {
-                try FileManager.default.copyItem(atPath: path + suffix, toPath: copy.appendingPathComponent("large.sqlite" + suffix).path)
-            }
-            let queue = try DatabaseQueue(path: copy.appendingPathComponent("large.sqlite").path)
-            return try queue.read { db in
-                #expect(try String.fetchOne(db, sql: "PRAGMA integrity_check") == "ok")
+            try Self.rowsInCopy(of: path, in: directory, as: name) { db in
                 let rows = try Row.fetchAll(db, sql: "SELECT round, count(*) AS n FROM t GROUP BY round")
                 return Dictionary(uniqueKeysWithValues: rows.map { ($0["round"] as Int, $0["n"] as Int) })
             }
