@@ -100,15 +100,66 @@ typedef struct CairnWalFile {
     /// Writes SQLite made, and writes made of them (for tests and benchmarks).
     long long writes;
     long long flushes;
+    /// The WAL's file name (SQLite's, valid while the file is open).
+    const char *name;
+    /// Every write goes straight through (a database opened with `psow=0`: SQLite then pads a
+    /// commit to a sector boundary and syncs in the middle of a frame, in pieces of any size).
+    int passThrough;
+    /// On the list of files holding bytes (guarded by `cairn_held_mutex`).
+    int listed;
+    struct CairnWalFile *nextHeld;
 } CairnWalFile;
+
+/// The database file of a connection: SQLite's own, but for the release of the WAL's write lock.
+typedef struct CairnDbFile {
+    sqlite3_file base;
+    sqlite3_file *real;
+    /// The name of the database's WAL (SQLite's, valid while the file is open).
+    const char *wal;
+} CairnDbFile;
 
 static sqlite3_vfs *cairn_root_vfs;
 static sqlite3_vfs cairn_vfs;
 static sqlite3_io_methods cairn_wal_methods;
+static sqlite3_io_methods cairn_db_methods;
+
+// The WAL files holding bytes. A transaction that wrote frames (a page-cache spill) and was then
+// rolled back leaves them held, and SQLite does not touch the WAL again before it releases the
+// write lock; another connection may then commit over those offsets. So when a connection
+// releases a WAL's write lock, whatever is held for that WAL is written first, while the lock is
+// still held, as SQLite would have written it.
+static pthread_mutex_t cairn_held_mutex = PTHREAD_MUTEX_INITIALIZER;
+static CairnWalFile *cairn_held;
+
+static void cairnWalListHeld(CairnWalFile *p) {
+    pthread_mutex_lock(&cairn_held_mutex);
+    if (!p->listed) {
+        p->listed = 1;
+        p->nextHeld = cairn_held;
+        cairn_held = p;
+    }
+    pthread_mutex_unlock(&cairn_held_mutex);
+}
+
+static void cairnWalUnlistHeld(CairnWalFile *p) {
+    pthread_mutex_lock(&cairn_held_mutex);
+    if (p->listed) {
+        for (CairnWalFile **q = &cairn_held; *q; q = &(*q)->nextHeld) {
+            if (*q == p) {
+                *q = p->nextHeld;
+                break;
+            }
+        }
+        p->listed = 0;
+    }
+    pthread_mutex_unlock(&cairn_held_mutex);
+}
 
 static int cairnWalFlush(CairnWalFile *p) {
     int length = p->length;
+    if (length == 0) return SQLITE_OK;
     p->length = 0;
+    cairnWalUnlistHeld(p);
     for (int done = 0; done < length;) {
         int count = length - done < CAIRN_WAL_CHUNK ? length - done : CAIRN_WAL_CHUNK;
         p->flushes += 1;
@@ -139,7 +190,7 @@ static int cairnWalWrite(sqlite3_file *file, const void *bytes, int count, sqlit
     // whose checksums SQLite then rewrites, the commit frame's last, with no page after it), and
     // goes straight through, as does a write larger than a chunk (SQLite writes a page at a
     // time, 64 KiB at most) or any write when no buffer could be had.
-    if ((offset != 0 && offset < end) || count > CAIRN_WAL_CHUNK) return cairnWalWriteThrough(p, bytes, count, offset);
+    if (p->passThrough || (offset != 0 && offset < end) || count > CAIRN_WAL_CHUNK) return cairnWalWriteThrough(p, bytes, count, offset);
     int rc;
     // Only what continues the buffer joins it.
     if (p->length > 0 && (offset != p->start + p->length || count > CAIRN_WAL_BUFFER - p->length)) {
@@ -147,7 +198,10 @@ static int cairnWalWrite(sqlite3_file *file, const void *bytes, int count, sqlit
     }
     if (!p->buffer) p->buffer = malloc(CAIRN_WAL_BUFFER);
     if (!p->buffer) return cairnWalWriteThrough(p, bytes, count, offset);
-    if (p->length == 0) p->start = offset;
+    if (p->length == 0) {
+        p->start = offset;
+        cairnWalListHeld(p);
+    }
     memcpy(p->buffer + p->length, bytes, (size_t)count);
     p->length += count;
     if (count == CAIRN_WAL_FRAME_HEADER) {
@@ -184,6 +238,7 @@ static int cairnWalWrite(sqlite3_file *file, const void *bytes, int count, sqlit
 static int cairnWalClose(sqlite3_file *file) {
     CairnWalFile *p = (CairnWalFile *)file;
     int rc = cairnWalFlush(p);
+    cairnWalUnlistHeld(p);
     int closed = p->real->pMethods->xClose(p->real);
     free(p->buffer);
     p->buffer = NULL;
@@ -228,14 +283,81 @@ static int cairnWalCheckReservedLock(sqlite3_file *f, int *out) { return CAIRN_R
 static int cairnWalSectorSize(sqlite3_file *f) { return CAIRN_REAL(f)->pMethods->xSectorSize(CAIRN_REAL(f)); }
 static int cairnWalDeviceCharacteristics(sqlite3_file *f) { return CAIRN_REAL(f)->pMethods->xDeviceCharacteristics(CAIRN_REAL(f)); }
 
+#define CAIRN_DB(file) (((CairnDbFile *)(file))->real)
+static int cairnDbClose(sqlite3_file *f) { return CAIRN_DB(f)->pMethods->xClose(CAIRN_DB(f)); }
+static int cairnDbRead(sqlite3_file *f, void *b, int n, sqlite3_int64 o) { return CAIRN_DB(f)->pMethods->xRead(CAIRN_DB(f), b, n, o); }
+static int cairnDbWrite(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) { return CAIRN_DB(f)->pMethods->xWrite(CAIRN_DB(f), b, n, o); }
+static int cairnDbTruncate(sqlite3_file *f, sqlite3_int64 size) { return CAIRN_DB(f)->pMethods->xTruncate(CAIRN_DB(f), size); }
+static int cairnDbSync(sqlite3_file *f, int flags) { return CAIRN_DB(f)->pMethods->xSync(CAIRN_DB(f), flags); }
+static int cairnDbFileSize(sqlite3_file *f, sqlite3_int64 *size) { return CAIRN_DB(f)->pMethods->xFileSize(CAIRN_DB(f), size); }
+static int cairnDbLock(sqlite3_file *f, int level) { return CAIRN_DB(f)->pMethods->xLock(CAIRN_DB(f), level); }
+static int cairnDbUnlock(sqlite3_file *f, int level) { return CAIRN_DB(f)->pMethods->xUnlock(CAIRN_DB(f), level); }
+static int cairnDbCheckReservedLock(sqlite3_file *f, int *out) { return CAIRN_DB(f)->pMethods->xCheckReservedLock(CAIRN_DB(f), out); }
+static int cairnDbFileControl(sqlite3_file *f, int op, void *argument) { return CAIRN_DB(f)->pMethods->xFileControl(CAIRN_DB(f), op, argument); }
+static int cairnDbSectorSize(sqlite3_file *f) { return CAIRN_DB(f)->pMethods->xSectorSize(CAIRN_DB(f)); }
+static int cairnDbDeviceCharacteristics(sqlite3_file *f) { return CAIRN_DB(f)->pMethods->xDeviceCharacteristics(CAIRN_DB(f)); }
+static int cairnDbShmMap(sqlite3_file *f, int region, int size, int extend, void volatile **out) {
+    return CAIRN_DB(f)->pMethods->xShmMap(CAIRN_DB(f), region, size, extend, out);
+}
+static void cairnDbShmBarrier(sqlite3_file *f) { CAIRN_DB(f)->pMethods->xShmBarrier(CAIRN_DB(f)); }
+static int cairnDbShmUnmap(sqlite3_file *f, int deleteFlag) { return CAIRN_DB(f)->pMethods->xShmUnmap(CAIRN_DB(f), deleteFlag); }
+static int cairnDbFetch(sqlite3_file *f, sqlite3_int64 offset, int count, void **out) { return CAIRN_DB(f)->pMethods->xFetch(CAIRN_DB(f), offset, count, out); }
+static int cairnDbUnfetch(sqlite3_file *f, sqlite3_int64 offset, void *pointer) { return CAIRN_DB(f)->pMethods->xUnfetch(CAIRN_DB(f), offset, pointer); }
+
+static int cairnDbShmLock(sqlite3_file *f, int offset, int count, int flags) {
+    // Slot 0 is the WAL's write lock (WAL_WRITE_LOCK): before it goes, what is held for this WAL
+    // is written. Only the connection releasing it can hold bytes for it (it was the writer).
+    if (offset == 0 && flags == (SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE) && ((CairnDbFile *)f)->wal) {
+        CairnWalFile *held = NULL;
+        pthread_mutex_lock(&cairn_held_mutex);
+        for (CairnWalFile **q = &cairn_held; *q;) {
+            CairnWalFile *p = *q;
+            if (strcmp(p->name, ((CairnDbFile *)f)->wal) == 0) {
+                *q = p->nextHeld;
+                p->listed = 0;
+                p->nextHeld = held;
+                held = p;
+            } else {
+                q = &p->nextHeld;
+            }
+        }
+        pthread_mutex_unlock(&cairn_held_mutex);
+        for (CairnWalFile *p = held; p;) {
+            CairnWalFile *next = p->nextHeld;
+            // Nothing here can report a failure: it would have been a failed spill of a
+            // transaction already rolled back, whose frames no commit points at.
+            (void)cairnWalFlush(p);
+            p = next;
+        }
+    }
+    return CAIRN_DB(f)->pMethods->xShmLock(CAIRN_DB(f), offset, count, flags);
+}
+
 static int cairnOpen(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *outFlags) {
     (void)vfs;
-    // Every file but a WAL is the root VFS's own, in the larger allocation.
+    if ((flags & SQLITE_OPEN_MAIN_DB) && name) {
+        CairnDbFile *d = (CairnDbFile *)file;
+        memset(d, 0, sizeof(*d));
+        d->real = (sqlite3_file *)((char *)file + sizeof(CairnWalFile));
+        int rc = cairn_root_vfs->xOpen(cairn_root_vfs, name, d->real, flags, outFlags);
+        if (rc != SQLITE_OK) {
+            if (d->real->pMethods) d->real->pMethods->xClose(d->real);
+            d->base.pMethods = NULL;
+            return rc;
+        }
+        d->wal = sqlite3_filename_wal(name);
+        d->base.pMethods = &cairn_db_methods;
+        return SQLITE_OK;
+    }
+    // Every other file but a WAL is the root VFS's own, in the larger allocation.
     if (!(flags & SQLITE_OPEN_WAL)) return cairn_root_vfs->xOpen(cairn_root_vfs, name, file, flags, outFlags);
     CairnWalFile *p = (CairnWalFile *)file;
     memset(p, 0, sizeof(*p));
     p->real = (sqlite3_file *)(p + 1);
     p->headerEnd = -1;
+    p->name = name;
+    // The WAL's name carries the database's URI parameters.
+    p->passThrough = name && !sqlite3_uri_boolean(name, "psow", 1);
     int rc = cairn_root_vfs->xOpen(cairn_root_vfs, name, p->real, flags, outFlags);
     if (rc != SQLITE_OK) {
         // SQLite closes a file whose open failed only if pMethods is set: close the real one here.
@@ -274,6 +396,27 @@ static void cairnRegister(void) {
         .xFileControl = cairnWalFileControl,
         .xSectorSize = cairnWalSectorSize,
         .xDeviceCharacteristics = cairnWalDeviceCharacteristics,
+    };
+    cairn_db_methods = (sqlite3_io_methods){
+        .iVersion = 3,
+        .xClose = cairnDbClose,
+        .xRead = cairnDbRead,
+        .xWrite = cairnDbWrite,
+        .xTruncate = cairnDbTruncate,
+        .xSync = cairnDbSync,
+        .xFileSize = cairnDbFileSize,
+        .xLock = cairnDbLock,
+        .xUnlock = cairnDbUnlock,
+        .xCheckReservedLock = cairnDbCheckReservedLock,
+        .xFileControl = cairnDbFileControl,
+        .xSectorSize = cairnDbSectorSize,
+        .xDeviceCharacteristics = cairnDbDeviceCharacteristics,
+        .xShmMap = cairnDbShmMap,
+        .xShmLock = cairnDbShmLock,
+        .xShmBarrier = cairnDbShmBarrier,
+        .xShmUnmap = cairnDbShmUnmap,
+        .xFetch = cairnDbFetch,
+        .xUnfetch = cairnDbUnfetch,
     };
     cairn_vfs = *cairn_root_vfs;
     cairn_vfs.zName = "cairn-coalesced-wal";

@@ -100,7 +100,7 @@ struct WALCoalescingTests {
 
     /// A database opened without power-safe overwrite (`psow=0`): SQLite pads each commit to a
     /// sector boundary with copies of its commit frame and syncs in the middle of the last one
-    /// (with pages of 1 KiB, frames straddle the 4 KiB sectors). The end of that frame must be
+    /// (with pages of 512 bytes, frames straddle the 4 KiB sectors). The end of that frame must be
     /// written before the commit is published: another connection reads each commit at once (an
     /// earlier version of the shim held it back, and the reader read the commit before). SQLite's
     /// own API, so that the URI's parameter surely applies.
@@ -121,20 +121,79 @@ struct WALCoalescingTests {
             sqlite3_exec(
                 writer,
                 """
-                PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;
+                PRAGMA page_size = 512; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;
                 CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'round 0');
                 """, nil, nil, nil) == SQLITE_OK)
         try #require(sqlite3_open_v2(uri, &reader, flags, nil) == SQLITE_OK)
-        for round in 1...4 {
-            // A checkpoint first, so that the commit restarts the log over older frames.
-            try #require(sqlite3_exec(writer, "PRAGMA wal_checkpoint(PASSIVE); UPDATE t SET v = 'round \(round)' WHERE id = 1", nil, nil, nil) == SQLITE_OK)
+        /// The writer's commit, then the reader's view of row 1.
+        func commitAndRead(_ sql: String) throws -> String? {
+            try #require(sqlite3_exec(writer, sql, nil, nil, nil) == SQLITE_OK)
             var statement: OpaquePointer?
             try #require(sqlite3_prepare_v2(reader, "SELECT v FROM t WHERE id = 1", -1, &statement, nil) == SQLITE_OK)
+            defer { sqlite3_finalize(statement) }
             let code = sqlite3_step(statement)
-            let value = code == SQLITE_ROW ? sqlite3_column_text(statement, 0).map { String(cString: $0) } : "error \(code)"
-            sqlite3_finalize(statement)
-            #expect(value == "round \(round)")
+            return code == SQLITE_ROW ? sqlite3_column_text(statement, 0).map { String(cString: $0) } : "error \(code)"
         }
+        for round in 1...4 {
+            // A checkpoint first, so that the commit restarts the log over older frames.
+            #expect(try commitAndRead("PRAGMA wal_checkpoint(PASSIVE); UPDATE t SET v = 'round \(round)' WHERE id = 1") == "round \(round)")
+        }
+        // Then many small commits, whose padding splits frames at every offset within them (a
+        // sync point can fall inside a frame's header, or 24 bytes into its page)
+        for round in 5...400 {
+            let value = try commitAndRead("UPDATE t SET v = 'round \(round)' WHERE id = 1")
+            #expect(value == "round \(round)")
+            if value != "round \(round)" { break }
+        }
+    }
+
+    /// A transaction that spills pages into the WAL and is rolled back leaves frames that SQLite
+    /// never touches again; another connection then commits over the same offsets. What the shim
+    /// held of the rolled-back frames must be written before the first connection lets go of the
+    /// write lock, not later over the other's commit (an earlier version of the shim wrote them
+    /// at the first connection's next read, and the other's commit was lost, on disk too).
+    @Test func framesOfARolledBackTransactionAreNotWrittenOverAnotherConnectionsCommit() throws {
+        #expect(cairn_sqlite_coalesce_wal_writes() == 0)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.url.appendingPathComponent("rollback.sqlite").path
+        var first: OpaquePointer?
+        var second: OpaquePointer?
+        defer {
+            sqlite3_close(second)
+            sqlite3_close(first)
+        }
+        func run(_ connection: OpaquePointer?, _ sql: String) -> Int32 { sqlite3_exec(connection, sql, nil, nil, nil) }
+        func count(_ connection: OpaquePointer?) throws -> Int {
+            var statement: OpaquePointer?
+            try #require(sqlite3_prepare_v2(connection, "SELECT count(*) FROM u", -1, &statement, nil) == SQLITE_OK)
+            defer { sqlite3_finalize(statement) }
+            return sqlite3_step(statement) == SQLITE_ROW ? Int(sqlite3_column_int64(statement, 0)) : -1
+        }
+        try #require(sqlite3_open(path, &first) == SQLITE_OK)
+        try #require(
+            run(
+                first,
+                """
+                PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;
+                CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB); CREATE TABLE u (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO u VALUES (0, 'zero');
+                """) == SQLITE_OK)
+        try #require(sqlite3_open(path, &second) == SQLITE_OK)
+        // Given the first connection's transaction that spilled 60 pages, then rolled back
+        try #require(run(first, "PRAGMA wal_checkpoint(PASSIVE)") == SQLITE_OK)
+        try #require(
+            run(
+                first,
+                "PRAGMA cache_size = 10; BEGIN; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 60) INSERT INTO t SELECT i, randomblob(3000) FROM c; ROLLBACK"
+            ) == SQLITE_OK)
+        // When the second commits 40 rows, and the first reads
+        try #require(
+            run(second, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 40) INSERT INTO u SELECT i, printf('row %d', i) FROM c")
+                == SQLITE_OK)
+        #expect(try count(first) == 41)
+        #expect(try count(second) == 41)
+        // Then the files on disk hold the second's commit
+        #expect(try Self.rowsInCopy(of: path, in: directory, as: "copy") { try Int.fetchOne($0, sql: "SELECT count(*) FROM u") } == 41)
     }
 
     /// Opens a copy of the database and its WAL (not the index, which SQLite rebuilds from the
