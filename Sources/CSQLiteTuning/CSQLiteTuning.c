@@ -66,7 +66,9 @@ const char *cairn_errmsg(sqlite3 *connection) {
 // The shim below holds the writes that extend a WAL file (new frames, a new log's header) in
 // memory and writes them in a few calls when the transaction's commit frame is complete, and
 // before anything else touches the file (a write before the log's end, a read, its size, a sync,
-// a truncation, a file control, its close). The file then holds the same bytes, in the same
+// a truncation, a file control, its close, the release of the WAL's write lock, seen through the
+// database file's shared-memory lock). A database opened with `psow=0` is written straight
+// through. The file then holds the same bytes, in the same
 // order, before the same fsync; a crash or a kill before that write loses only frames SQLite had
 // not committed yet, as if it had been stopped before writing them. SQLite publishes frames in
 // the WAL index only after the commit frame and the rewrites that follow it (`walIndexWriteHdr`

@@ -14,9 +14,9 @@ struct sqlite3;
 
 /// Makes SQLite write each WAL file's frames with one call per commit instead of two per page,
 /// once, for this process, before its first connection: registers a shim over the default VFS
-/// (as the new default) whose WAL files hold contiguous writes in memory until the transaction's
-/// commit frame is complete, or anything reads, sizes, syncs, truncates or closes the file. Same
-/// bytes, same order, same fsync (see CSQLiteTuning.c). Turns memory statistics off first
+/// (as the new default) whose WAL files hold the writes that extend them in memory until the
+/// transaction's commit frame is complete, or anything else touches the file or the writer lets go
+/// of the WAL's write lock. Same bytes, same order, same fsync (see CSQLiteTuning.c). Turns memory statistics off first
 /// (registering initializes SQLite). Returns 0 (SQLITE_OK) when registered.
 int cairn_sqlite_coalesce_wal_writes(void);
 /// The writes SQLite made to the connection's open WAL file, and the writes the shim made of
