@@ -67,8 +67,8 @@ const char *cairn_errmsg(sqlite3 *connection) {
 // memory and writes them in a few calls when the transaction's commit frame is complete, and
 // before anything else touches the file (a write before the log's end, a read, its size, a sync,
 // a truncation, a file control, its close, the release of the WAL's write lock, seen through the
-// database file's shared-memory lock). A database opened with `psow=0` is written straight
-// through. The file then holds the same bytes, in the same
+// database file's shared-memory lock or, in exclusive locking mode, its file lock). A database
+// opened with `psow=0` is written straight through. The file then holds the same bytes, in the same
 // order, before the same fsync; a crash or a kill before that write loses only frames SQLite had
 // not committed yet, as if it had been stopped before writing them. SQLite publishes frames in
 // the WAL index only after the commit frame and the rewrites that follow it (`walIndexWriteHdr`
@@ -293,7 +293,13 @@ static int cairnDbTruncate(sqlite3_file *f, sqlite3_int64 size) { return CAIRN_D
 static int cairnDbSync(sqlite3_file *f, int flags) { return CAIRN_DB(f)->pMethods->xSync(CAIRN_DB(f), flags); }
 static int cairnDbFileSize(sqlite3_file *f, sqlite3_int64 *size) { return CAIRN_DB(f)->pMethods->xFileSize(CAIRN_DB(f), size); }
 static int cairnDbLock(sqlite3_file *f, int level) { return CAIRN_DB(f)->pMethods->xLock(CAIRN_DB(f), level); }
-static int cairnDbUnlock(sqlite3_file *f, int level) { return CAIRN_DB(f)->pMethods->xUnlock(CAIRN_DB(f), level); }
+static void cairnDbWriteHeld(sqlite3_file *f);
+static int cairnDbUnlock(sqlite3_file *f, int level) {
+    // A connection in exclusive locking mode takes and releases the WAL's write lock without
+    // the shared-memory lock: its writes end when it lets go of the database file.
+    cairnDbWriteHeld(f);
+    return CAIRN_DB(f)->pMethods->xUnlock(CAIRN_DB(f), level);
+}
 static int cairnDbCheckReservedLock(sqlite3_file *f, int *out) { return CAIRN_DB(f)->pMethods->xCheckReservedLock(CAIRN_DB(f), out); }
 static int cairnDbFileControl(sqlite3_file *f, int op, void *argument) { return CAIRN_DB(f)->pMethods->xFileControl(CAIRN_DB(f), op, argument); }
 static int cairnDbSectorSize(sqlite3_file *f) { return CAIRN_DB(f)->pMethods->xSectorSize(CAIRN_DB(f)); }
@@ -306,32 +312,39 @@ static int cairnDbShmUnmap(sqlite3_file *f, int deleteFlag) { return CAIRN_DB(f)
 static int cairnDbFetch(sqlite3_file *f, sqlite3_int64 offset, int count, void **out) { return CAIRN_DB(f)->pMethods->xFetch(CAIRN_DB(f), offset, count, out); }
 static int cairnDbUnfetch(sqlite3_file *f, sqlite3_int64 offset, void *pointer) { return CAIRN_DB(f)->pMethods->xUnfetch(CAIRN_DB(f), offset, pointer); }
 
-static int cairnDbShmLock(sqlite3_file *f, int offset, int count, int flags) {
-    // Slot 0 is the WAL's write lock (WAL_WRITE_LOCK): before it goes, what is held for this WAL
-    // is written. Only the connection releasing it can hold bytes for it (it was the writer).
-    if (offset == 0 && flags == (SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE) && ((CairnDbFile *)f)->wal) {
-        CairnWalFile *held = NULL;
-        pthread_mutex_lock(&cairn_held_mutex);
-        for (CairnWalFile **q = &cairn_held; *q;) {
-            CairnWalFile *p = *q;
-            if (strcmp(p->name, ((CairnDbFile *)f)->wal) == 0) {
-                *q = p->nextHeld;
-                p->listed = 0;
-                p->nextHeld = held;
-                held = p;
-            } else {
-                q = &p->nextHeld;
-            }
-        }
-        pthread_mutex_unlock(&cairn_held_mutex);
-        for (CairnWalFile *p = held; p;) {
-            CairnWalFile *next = p->nextHeld;
-            // Nothing here can report a failure: it would have been a failed spill of a
-            // transaction already rolled back, whose frames no commit points at.
-            (void)cairnWalFlush(p);
-            p = next;
+/// Writes what this connection's WAL holds. SQLite hands the WAL's open the very name pointer
+/// `sqlite3_filename_wal` gives for the database, so the pointers match only for the connection's
+/// own WAL: another connection's, on another thread, is never touched.
+static void cairnDbWriteHeld(sqlite3_file *f) {
+    const char *wal = ((CairnDbFile *)f)->wal;
+    if (!wal) return;
+    CairnWalFile *held = NULL;
+    pthread_mutex_lock(&cairn_held_mutex);
+    for (CairnWalFile **q = &cairn_held; *q;) {
+        CairnWalFile *p = *q;
+        if (p->name == wal) {
+            *q = p->nextHeld;
+            p->listed = 0;
+            p->nextHeld = held;
+            held = p;
+        } else {
+            q = &p->nextHeld;
         }
     }
+    pthread_mutex_unlock(&cairn_held_mutex);
+    for (CairnWalFile *p = held; p;) {
+        CairnWalFile *next = p->nextHeld;
+        // Nothing here can report a failure: it would have been a failed spill of a transaction
+        // already rolled back, whose frames no commit points at.
+        (void)cairnWalFlush(p);
+        p = next;
+    }
+}
+
+static int cairnDbShmLock(sqlite3_file *f, int offset, int count, int flags) {
+    // Slot 0 is the WAL's write lock (WAL_WRITE_LOCK): before it goes, what the connection holds
+    // for its WAL is written (only the writer can hold any).
+    if (offset == 0 && flags == (SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE)) cairnDbWriteHeld(f);
     return CAIRN_DB(f)->pMethods->xShmLock(CAIRN_DB(f), offset, count, flags);
 }
 

@@ -196,6 +196,47 @@ struct WALCoalescingTests {
         #expect(try Self.rowsInCopy(of: path, in: directory, as: "copy") { try Int.fetchOne($0, sql: "SELECT count(*) FROM u") } == 41)
     }
 
+    /// The same in exclusive locking mode, where SQLite takes the WAL's write lock without the
+    /// shared-memory lock: the held frames are written when the connection lets go of the
+    /// database file (an earlier version of the shim kept them, and they overwrote the other
+    /// connection's commit: "file is not a database").
+    @Test func framesHeldInExclusiveLockingModeAreWrittenWhenTheFileIsReleased() throws {
+        #expect(cairn_sqlite_coalesce_wal_writes() == 0)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.url.appendingPathComponent("exclusive.sqlite").path
+        var first: OpaquePointer?
+        var second: OpaquePointer?
+        defer {
+            sqlite3_close(second)
+            sqlite3_close(first)
+        }
+        func run(_ connection: OpaquePointer?, _ sql: String) -> Int32 { sqlite3_exec(connection, sql, nil, nil, nil) }
+        try #require(sqlite3_open(path, &first) == SQLITE_OK)
+        try #require(
+            run(
+                first,
+                """
+                PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = 10;
+                CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB); INSERT INTO t VALUES (1, randomblob(100));
+                PRAGMA wal_checkpoint(PASSIVE); PRAGMA locking_mode = EXCLUSIVE; SELECT * FROM t;
+                BEGIN; INSERT INTO t SELECT NULL, randomblob(3000) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 60) SELECT i FROM c); ROLLBACK;
+                PRAGMA locking_mode = NORMAL; BEGIN IMMEDIATE; COMMIT;
+                """) == SQLITE_OK)
+        try #require(sqlite3_open(path, &second) == SQLITE_OK)
+        try #require(
+            run(second, "INSERT INTO t SELECT NULL, randomblob(500) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) SELECT i FROM c)")
+                == SQLITE_OK)
+        let counts = try [first, second].map { connection -> Int in
+            var statement: OpaquePointer?
+            try #require(sqlite3_prepare_v2(connection, "SELECT count(*) FROM t", -1, &statement, nil) == SQLITE_OK)
+            defer { sqlite3_finalize(statement) }
+            return sqlite3_step(statement) == SQLITE_ROW ? Int(sqlite3_column_int64(statement, 0)) : -1
+        }
+        #expect(counts == [21, 21])
+        #expect(try Self.rowsInCopy(of: path, in: directory, as: "copy") { try Int.fetchOne($0, sql: "SELECT count(*) FROM t") } == 21)
+    }
+
     /// Opens a copy of the database and its WAL (not the index, which SQLite rebuilds from the
     /// WAL: what a restart after a kill would find) and reads it.
     static func rowsInCopy<T>(of path: String, in directory: TemporaryDirectory, as name: String, _ read: (Database) throws -> T) throws -> T {
