@@ -225,7 +225,9 @@ final class BatchApplier {
     /// Gives `record` the next version and saves it with the pushing device's `clientId`: the
     /// record's row is the whole trace of a change (docs/sync.md, "What the server keeps per
     /// change"). `last`: see `willWrite`.
-    func commit(_ record: inout StoredRecord, isNew: Bool, last: Bool = false) throws {
+    /// `encodedData`: the JSON text of `record.data`, when the caller wrote it already (see
+    /// ``RecordRules/encodedWithinLimit(_:)``).
+    func commit(_ record: inout StoredRecord, isNew: Bool, last: Bool = false, encodedData: String? = nil) throws {
         try self.willWrite(last: last)
         let key = RecordKey(collection: record.collection, id: record.id)
         if self.touched[key] == nil {
@@ -251,7 +253,7 @@ final class BatchApplier {
             record.fieldVersions[field] = self.seq
         }
         record.clientId = self.clientId
-        try self.tx.saveRecord(record, isNew: isNew)
+        try self.tx.saveRecord(record, isNew: isNew, encodedData: encodedData)
         self.cache[key] = .some(record)
     }
 

@@ -139,9 +139,9 @@ struct BookmarkRules {
             fieldStamps: stored.mapValues { _ in stamp }, hlc: stamp, parentId: parentId, position: position,
             createdAt: previous?.createdAt ?? self.applier.now, updatedAt: self.applier.now, createdSeq: previous?.createdSeq ?? 0
         )
-        try RecordRules(applier: self.applier).checkSize(record.data)
+        let encoded = try RecordRules(applier: self.applier).encodedWithinLimit(record.data)
         // The op's last write: after it, only its result is built.
-        try self.applier.commit(&record, isNew: previous == nil, last: true)
+        try self.applier.commit(&record, isNew: previous == nil, last: true, encodedData: encoded)
         var result = self.applier.result(op, .applied, record)
         if !revived.isEmpty { result.affected = revived }
         // Carried to the next op only when nothing else changed a folder: a revived folder can
@@ -227,11 +227,11 @@ struct BookmarkRules {
                 merge.record.parentId = parentId
                 merge.record.position = merge.record.data["position"]?.stringValue
             }
-            try RecordRules(applier: self.applier).checkSize(merge.record.data)
+            let encoded = try RecordRules(applier: self.applier).encodedWithinLimit(merge.record.data)
             let stored = try self.applier.record(Self.collection, existing.id)
             if merge.changed || stored?.deleted == true {
                 // The op's last write: after it, only its result is built.
-                try self.applier.commit(&merge.record, isNew: false, last: true)
+                try self.applier.commit(&merge.record, isNew: false, last: true, encodedData: encoded)
             }
             var result = self.applier.result(op, status, merge.record)
             if status == .merged { result.record = try self.json(merge.record) }

@@ -22,12 +22,16 @@ struct RecordRules {
     }
 
     /// Throws unless the data fits in a record.
-    func checkSize(_ data: [String: JSONValue]) throws {
-        // Measured as compact JSON text, counted without writing it.
-        let bytes = JSONValue.object(data).jsonByteCount
-        guard bytes <= self.applier.limits.maxRecordBytes else {
+    /// The record data's compact JSON text, the one the store writes, refused if it is over the
+    /// size limit. Passed on to ``BatchApplier/commit(_:isNew:last:encodedData:)``: the data of a
+    /// write is then turned into text once (measuring it and writing it were a tenth of a pushed
+    /// create's time on the writer).
+    func encodedWithinLimit(_ data: [String: JSONValue]) throws -> String {
+        let text = JSONValue.jsonText(data)
+        guard text.utf8.count <= self.applier.limits.maxRecordBytes else {
             throw CairnError(.payloadTooLarge, "Record exceeds \(self.applier.limits.maxRecordBytes) bytes", field: "data")
         }
+        return text
     }
 
     func apply(_ op: SyncOperation) throws -> OperationResult {
@@ -38,7 +42,7 @@ struct RecordRules {
         switch op.type {
         case .create, .upsert:
             guard let data = op.data?.objectValue else { throw CairnError(.validation, "data must be a JSON object", field: "data") }
-            try self.checkSize(data)
+            let encoded = try self.encodedWithinLimit(data)
             let id = op.id ?? Identifiers.uuid()
             if let existing = try applier.record(op.collection, id), !existing.deleted {
                 var fields: [String: JSONValue?] = data.mapValues { $0 }
@@ -58,7 +62,7 @@ struct RecordRules {
                     record.createdSeq = existing.createdSeq
                 }
                 // The op's last write: after it, only its result is built.
-                try applier.commit(&record, isNew: existing == nil, last: true)
+                try applier.commit(&record, isNew: existing == nil, last: true, encodedData: encoded)
                 result = applier.result(op, .applied, record)
             }
         case .update:
@@ -106,11 +110,11 @@ struct RecordRules {
         case .refuse(let result):
             return result
         case .merge(var merge, let status):
-            try self.checkSize(merge.record.data)
+            let encoded = try self.encodedWithinLimit(merge.record.data)
             let wasDeleted = try self.applier.record(existing.collection, existing.id)?.deleted ?? false
             if merge.changed || wasDeleted {
                 // The op's last write: after it, only its result is built.
-                try self.applier.commit(&merge.record, isNew: false, last: true)
+                try self.applier.commit(&merge.record, isNew: false, last: true, encodedData: encoded)
             }
             var result = self.applier.result(op, status, merge.record)
             if status == .merged { result.record = Self.json(merge.record) }

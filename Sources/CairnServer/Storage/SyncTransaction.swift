@@ -211,8 +211,9 @@ public protocol SyncTransaction: SyncReader {
     /// Saves the profile's sequence after the changes of this transaction.
     func setSequence(_ profileId: String, _ seq: Int64) throws
     /// Inserts or replaces a record. `isNew`: the caller knows the profile has no row with its
-    /// id (a plain insert, which fails rather than replace one).
-    func saveRecord(_ record: StoredRecord, isNew: Bool) throws
+    /// id (a plain insert, which fails rather than replace one). `encodedData`: the compact JSON
+    /// text of `record.data`, when the caller has it (the store writes it, not its own).
+    func saveRecord(_ record: StoredRecord, isNew: Bool, encodedData: String?) throws
     /// Stores an op's result under its op id.
     func saveOpResult(_ result: StoredOpResult) throws
     /// Logs a conflict; returns its id.
@@ -249,3 +250,10 @@ public struct BookmarkSearchFields: Sendable, Equatable {
     public var notes: String
 }
 
+
+extension SyncTransaction {
+    /// `saveRecord(_:isNew:encodedData:)`, the store writing the data's text itself.
+    func saveRecord(_ record: StoredRecord, isNew: Bool) throws {
+        try self.saveRecord(record, isNew: isNew, encodedData: nil)
+    }
+}

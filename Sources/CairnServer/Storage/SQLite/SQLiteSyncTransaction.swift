@@ -451,7 +451,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
         try self.db.cachedStatement(sql: "UPDATE profiles SET seq = ? WHERE id = ? AND seq < ?").execute(arguments: [seq, profileId, seq])
     }
 
-    func saveRecord(_ record: StoredRecord, isNew: Bool) throws {
+    func saveRecord(_ record: StoredRecord, isNew: Bool, encodedData: String?) throws {
         // A new record is a plain insert: the upsert's conflict check is a second seek of the
         // primary key, and made inserting a fifth slower.
         let statement = isNew
@@ -460,7 +460,7 @@ final class SQLiteSyncTransaction: SyncTransaction {
         // The record's texts are written here, on the engine's thread: with a push's inserts on the
         // write-behind thread that is the longer side, and writing them there made the engine wait
         // for it at the end of each push (docs/benchmarks.md, session 17).
-        let data = Self.encodeObject(record.data)
+        let data = encodedData ?? Self.encodeObject(record.data)
         let stamps = Self.encodeStamps(record)
         let hlc = record.hlc.description
         try self.runInsert(statement) { insert in
