@@ -53,7 +53,7 @@ final class BatchApplier {
         self.now = now
         self.hlc = hlc
         self.limits = limits
-        self.settings = try tx.profileSettings(request.profileId)
+        self.settings = profile.settings
         self.requestStrategy = request.strategy
         self.strictVersion = request.strictVersion
         self.deduplicateCreates = request.deduplicateCreates

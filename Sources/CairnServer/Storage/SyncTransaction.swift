@@ -148,12 +148,11 @@ public struct SearchHit: Sendable, Equatable {
 }
 
 /// Synchronous reads inside one consistent snapshot of one profile. Implementations run the
-/// body on a thread of their own (never a Swift concurrency thread), so blocking is allowed.
+/// body on a thread of their own, except a lone push of a few ops, which runs on its caller's
+/// (`SQLiteSyncStore.write`): blocking is allowed, but waiting on other Swift tasks is not.
 public protocol SyncReader {
     /// The profile row (sequence, purge horizon, settings).
     func profileState(_ profileId: String) throws -> StoredProfile?
-    /// The profile's settings JSON object.
-    func profileSettings(_ profileId: String) throws -> [String: JSONValue]
     /// One record, live or tombstoned.
     func record(_ profileId: String, _ collection: String, _ id: String) throws -> StoredRecord?
     /// Several records by id (missing ones are absent from the answer).

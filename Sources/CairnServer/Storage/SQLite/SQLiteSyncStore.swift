@@ -598,7 +598,7 @@ extension StoredProfile {
         self.init(
             id: row["id"], userId: row["user_id"], name: row["name"], seq: row["seq"], purgeSeq: row["purge_seq"],
             createdAt: row["created_at"], updatedAt: row["updated_at"],
-            settings: (try? SQLiteSyncTransaction.decode([String: JSONValue].self, settings)) ?? [:]
+            settings: SQLiteSyncTransaction.decodeObject(settings)
         )
     }
 }

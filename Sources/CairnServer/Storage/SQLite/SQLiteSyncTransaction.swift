@@ -136,12 +136,6 @@ final class SQLiteSyncTransaction: SyncTransaction {
             .map(StoredProfile.init(row:))
     }
 
-    func profileSettings(_ profileId: String) throws -> [String: JSONValue] {
-        guard let text = try String.fetchOne(self.db.cachedStatement(sql: "SELECT settings FROM profiles WHERE id = ?"), arguments: [profileId])
-        else { return [:] }
-        return Self.decodeObject(text)
-    }
-
     func record(_ profileId: String, _ collection: String, _ id: String) throws -> StoredRecord? {
         try Row.fetchOne(
             self.db.cachedStatement(sql: "SELECT \(StoredRecord.columns) FROM records WHERE profile_id = ? AND collection = ? AND id = ?"),
