@@ -103,22 +103,28 @@ struct CairnBench: AsyncParsableCommand {
             }
             return figures
         }
+        await Self.settle(server, before: "idle", report.selected("idle"))
         await report.measure("idle") {
             try await IdleWorkload(connections: sizes.idleConnections, processes: sizes.idleProcesses)
                 .run(client, server: server, executable: Self.ownExecutable, budget: budget("idle"))
         }
+        await Self.settle(server, before: "push", report.selected("push"))
         await report.measure("push") {
             try await PushWorkload(records: sizes.pushRecords, batchSize: sizes.pushBatch, clients: sizes.pushClients).run(client, server: server, budget: budget("push"))
         }
+        await Self.settle(server, before: "write", report.selected("write"))
         await report.measure("write") {
             try await SingleWriteWorkload(writes: sizes.singleWrites, rawUpdateP50: rawUpdateP50).run(client, budget: budget("write"))
         }
+        await Self.settle(server, before: "pull", report.selected("pull"))
         await report.measure("pull") {
             try await PullWorkload(
                 records: sizes.pullRecords, updates: sizes.pullUpdates, creates: sizes.pullCreates, deletes: sizes.pullDeletes, repeats: sizes.repeats
             ).run(client, budget: budget("pull"))
         }
+        await Self.settle(server, before: "import", report.selected("import"))
         await report.measure("import") { try await ImportWorkload(bookmarks: sizes.importBookmarks).run(client, budget: budget("import")) }
+        await Self.settle(server, before: "scale", report.selected("scale"))
         await report.measure("scale") {
             try await ScaleWorkload(sizes: sizes.scaleSizes, changes: sizes.scaleChanges, repeats: sizes.repeats, folderSize: sizes.scaleFolderSize)
                 .run(client, budget: budget("scale"))
@@ -133,5 +139,14 @@ struct CairnBench: AsyncParsableCommand {
             FileHandle.standardError.write(Data("cairn-bench: the server log ends with:\n\(tail)\n".utf8))
             throw ExitCode.failure
         }
+    }
+
+    /// Before a workload on the shared server: waits for the server to finish the work of the
+    /// one before (`ServerUnderTest.settle`), and says how long that took.
+    static func settle(_ server: ServerUnderTest, before workload: String, _ selected: Bool) async {
+        guard selected else { return }
+        let waited = await server.settle()
+        let seconds = Double(waited.components.seconds) + Double(waited.components.attoseconds) / 1e18
+        FileHandle.standardError.write(Data("cairn-bench: the server was quiet after \(String(format: "%.2f", seconds)) s\n".utf8))
     }
 }

@@ -70,8 +70,11 @@ struct Report: Sendable {
 
     /// Runs one workload unless `only` leaves it out (announcing it on stderr, so stdout is only
     /// the table) and keeps its figures, or the reason it failed: the other workloads still run.
+    /// Whether `workload` runs (every one unless `--only` names others).
+    func selected(_ workload: String) -> Bool { self.only?.contains(workload) ?? true }
+
     mutating func measure(_ workload: String, _ body: () async throws -> [Figure]) async {
-        guard self.only?.contains(workload) ?? true else { return }
+        guard self.selected(workload) else { return }
         FileHandle.standardError.write(Data("cairn-bench: \(workload)…\n".utf8))
         do {
             self.figures += try await body()

@@ -77,6 +77,23 @@ final class ServerUnderTest {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// Waits until the server has used at most one clock tick of CPU (10 ms) over a quarter of a
+    /// second, for at most `limit`; returns how long that took. A workload that follows one with
+    /// thousands of sockets otherwise starts while the server is still closing them, and its
+    /// figures (the push's CPU per create above all) count that work as its own.
+    func settle(limit: Duration = .seconds(15)) async -> Duration {
+        let clock = ContinuousClock()
+        let start = clock.now
+        guard var before = self.cpuSeconds else { return .zero }
+        while clock.now - start < limit {
+            try? await Task.sleep(for: .milliseconds(250))
+            guard let after = self.cpuSeconds else { break }
+            if after - before <= 0.0101 { break }
+            before = after
+        }
+        return clock.now - start
+    }
+
     /// SIGTERM, then SIGKILL if it has not exited within `timeout`.
     func stop(timeout: Duration = .seconds(20)) async {
         guard self.process.isRunning else { return }
