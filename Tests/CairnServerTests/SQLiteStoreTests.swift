@@ -346,6 +346,52 @@ struct SQLiteStoreTests {
         #expect(versions == record.fieldVersions)
     }
 
+    /// The shortcut for records whose every stamp is the record's own (a new record's) gives what
+    /// the field-by-field encoding gives, whatever the stamps, versions and keys.
+    @Test func theAllStampsSharedShortcutAgreesWithTheFieldByFieldEncoding() {
+        var generator = SystemRandomNumberGenerator()
+        let now = HLC(wall: 50, node: "n")
+        let older = HLC(wall: 40, node: "n")
+        let names = ["title", "url", "parentId", "position", "dateAdded", "dateModified", "tags", "isFolder", "notes"]
+        var shortcuts = 0
+        for round in 0..<2_000 {
+            let count = Int.random(in: 0...names.count, using: &generator)
+            var data: [String: JSONValue] = [:]
+            for name in names.shuffled(using: &generator).prefix(count) { data[name] = .string(name) }
+            var record = StoredRecord(
+                profileId: "p", collection: "bookmarks", id: "r", version: 7, data: data,
+                fieldStamps: data.mapValues { _ in now }, hlc: now, createdAt: 1, updatedAt: 1, createdSeq: 1
+            )
+            if round % 3 != 0 { record.fieldVersions = record.fieldStamps.mapValues { _ in 7 } }
+            // Then one of: nothing, an older stamp, an older version, a stamp of a removed field,
+            // the same keys inserted in another order, one key fewer, one key swapped for another
+            switch round % 7 {
+            case 1: if let key = data.keys.randomElement(using: &generator) { record.fieldStamps[key] = older }
+            case 2: if let key = data.keys.randomElement(using: &generator) { record.fieldVersions[key] = 3 }
+            case 3: record.fieldStamps["gone"] = now
+            case 4:
+                var stamps: [String: HLC] = [:]
+                for key in data.keys.shuffled(using: &generator) { stamps[key] = now }
+                record.fieldStamps = stamps
+            case 5: if let key = data.keys.randomElement(using: &generator) { record.fieldStamps[key] = nil }
+            case 6:
+                if let key = data.keys.randomElement(using: &generator) {
+                    record.fieldStamps[key] = nil
+                    record.fieldStamps["gone"] = now
+                }
+            default: break
+            }
+            let expected = SQLiteSyncTransaction.encodeStampsFieldByField(record)
+            #expect(SQLiteSyncTransaction.encodeStamps(record) == expected, "round \(round)")
+            if SQLiteSyncTransaction.stampsAreAllTheRecords(record) {
+                shortcuts += 1
+                #expect(expected == "{}")
+            }
+        }
+        // New records (rounds 0 and 4 mostly) took the shortcut
+        #expect(shortcuts >= 300)
+    }
+
     /// An op's plain result (applied at its version, nothing more) is stored as an empty text and
     /// rebuilt from the retried op; any other result is stored whole. Either way a retry answers
     /// what the first attempt answered, as a duplicate.
