@@ -455,3 +455,13 @@ int cairn_sqlite_wal_write_counts(sqlite3 *connection, long long *writes, long l
     *flushes = p->flushes;
     return 1;
 }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+void cairn_malloc_trim(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}

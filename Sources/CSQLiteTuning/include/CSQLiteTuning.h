@@ -53,4 +53,9 @@ int cairn_in_transaction(struct sqlite3 *connection);
 /// The message of the connection's last error (SQLite's own string, valid until its next call).
 const char *cairn_errmsg(struct sqlite3 *connection);
 
+/// glibc's `malloc_trim(0)`: merges the heap's free chunks and gives whole free pages back to
+/// the system (a no-op where glibc is not the C library). Not SQLite's, but this is the
+/// package's one C module.
+void cairn_malloc_trim(void);
+
 #endif

@@ -27,6 +27,8 @@ public final class SyncHub: ChangeNotifier, Service {
     let maxConnectionsPerUser: Int
     /// How often credentials of open sockets are re-checked.
     let sweepInterval: Duration
+    /// The memory of closed sockets, given back to the system after many closed.
+    let freedMemory = FreedMemory()
 
     init(auth: AuthService, metrics: ServerMetrics, logger: Logger, maxConnectionsPerUser: Int, sweepInterval: Duration = .seconds(2)) {
         self.auth = auth
@@ -93,6 +95,7 @@ public final class SyncHub: ChangeNotifier, Service {
             return all.count
         }
         self.metrics.open.set(Double(count))
+        self.freedMemory.noteClosed()
     }
 
     /// Open sockets right now.
@@ -114,6 +117,7 @@ public final class SyncHub: ChangeNotifier, Service {
             _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.sweepInterval) }
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
             await self.sweep()
+            self.freedMemory.releaseIfDue()
         }
     }
 
