@@ -10,7 +10,7 @@ import Testing
 struct FreedMemoryTests {
     @Test func releasesOnceAThresholdOfSocketsClosed() {
         let releases = Atomic<Int>(0)
-        let memory = FreedMemory(threshold: 1_000) { releases.add(1, ordering: .relaxed) }
+        let memory = FreedMemory(threshold: 1_000, interval: .zero) { releases.add(1, ordering: .relaxed) }
         for _ in 0..<999 { memory.noteClosed() }
         #expect(memory.releaseIfDue() == false)
         memory.noteClosed()
@@ -21,9 +21,23 @@ struct FreedMemoryTests {
         #expect(releases.load(ordering: .relaxed) == 2)
     }
 
+    /// Not twice within `interval`, however many closed; the closes wait for the next time.
+    @Test func releasesAtMostOncePerInterval() {
+        let releases = Atomic<Int>(0)
+        let memory = FreedMemory(threshold: 10, interval: .seconds(30)) { releases.add(1, ordering: .relaxed) }
+        let start = ContinuousClock.now
+        for _ in 0..<10 { memory.noteClosed() }
+        #expect(memory.releaseIfDue(now: start))
+        for _ in 0..<50 { memory.noteClosed() }
+        #expect(memory.releaseIfDue(now: start + .seconds(29)) == false)
+        #expect(memory.releaseIfDue(now: start + .seconds(30)))
+        #expect(memory.releaseIfDue(now: start + .seconds(90)) == false)
+        #expect(releases.load(ordering: .relaxed) == 2)
+    }
+
     /// The real release runs and the process goes on (glibc's `malloc_trim`).
     @Test func theHeapTrimRuns() async throws {
-        let memory = FreedMemory(threshold: 1)
+        let memory = FreedMemory(threshold: 1, interval: .zero)
         memory.noteClosed()
         #expect(memory.releaseIfDue())
         try await Task.sleep(for: .milliseconds(50))

@@ -34,13 +34,17 @@ struct RecordSizeLimitTests {
                 SyncOperation(opId: "grow", type: .update, collection: "notes", id: "n1", data: .object(Self.padded(Self.limit + 1, with: "y")))
             ])
             #expect(grown.results.first?.error?.code == "PAYLOAD_TOO_LARGE")
+            let store = try #require(components.store as? SQLiteSyncStore)
+            let unchanged = try await store.pool.read { db in
+                try String.fetchOne(db, sql: "SELECT data FROM records WHERE collection = 'notes' AND id = 'n1'")
+            }
+            #expect(unchanged == JSONValue.jsonText(atLimit))
             let refilled = try await device.push([
                 SyncOperation(opId: "refill", type: .update, collection: "notes", id: "n1", data: .object(Self.padded(Self.limit, with: "z")))
             ])
             #expect(refilled.results.first?.status == .applied)
 
             // The store holds the text measured, and nothing of the refused ops
-            let store = try #require(components.store as? SQLiteSyncStore)
             let rows = try await store.pool.read { db in
                 try String.fetchAll(db, sql: "SELECT data FROM records WHERE collection = 'notes' ORDER BY id")
             }

@@ -388,7 +388,7 @@ struct SQLiteStoreTests {
                 #expect(expected == "{}")
             }
         }
-        // New records (rounds 0 and 4 mostly) took the shortcut
+        // New records (the rounds that change nothing) took the shortcut
         #expect(shortcuts >= 300)
     }
 

@@ -68,10 +68,11 @@ struct Report: Sendable {
         self.startedAt = startedAt
     }
 
-    /// Runs one workload unless `only` leaves it out (announcing it on stderr, so stdout is only
-    /// the table) and keeps its figures, or the reason it failed: the other workloads still run.
     /// Whether `workload` runs (every one unless `--only` names others).
     func selected(_ workload: String) -> Bool { self.only?.contains(workload) ?? true }
+
+    /// Runs one workload unless `only` leaves it out (announcing it on stderr, so stdout is only
+    /// the table) and keeps its figures, or the reason it failed: the other workloads still run.
 
     mutating func measure(_ workload: String, _ body: () async throws -> [Figure]) async {
         guard self.selected(workload) else { return }

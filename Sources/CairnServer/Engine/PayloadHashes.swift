@@ -8,10 +8,10 @@ import Synchronization
 ///
 /// A push of 100 creates spends about 0.15 ms hashing, which used to come before the transaction;
 /// its first reads take longer than that, and the other core is idle meanwhile. Each op is hashed
-/// once, by whichever side claims it first: the helper takes ops from the front, and a transaction
-/// that needs a hash the helper has not reached takes the ops up to it itself. The transaction
-/// never waits for work that has not started (the helper may not run at all on a busy machine),
-/// only, for a few microseconds, for an op the helper is hashing at that moment.
+/// by whichever side claims it first: the helper takes ops from the front, and a transaction that
+/// needs a hash the helper has not reached takes the ops up to it itself. The transaction never
+/// waits for the helper (which may not run at all on a busy machine): an op the helper is hashing
+/// at that moment it hashes too (the hash is a pure function of the op).
 final class PayloadHashes: @unchecked Sendable {
     private let operations: [SyncOperation]
     /// The next op no one has claimed.
@@ -59,15 +59,16 @@ final class PayloadHashes: @unchecked Sendable {
     func hash(_ index: Int) -> Data {
         if self.done[index].load(ordering: .acquiring) == 0 {
             self.hashUnclaimed(upTo: index)
-            // Claimed by the helper, and being hashed right now (a microsecond or two, unless its
-            // thread lost the core: then give the core up too).
-            var rounds = 0
-            while self.done[index].load(ordering: .acquiring) == 0 {
-                rounds &+= 1
-                if rounds >= 256 { sched_yield() }
-            }
+            // Claimed by the helper and being hashed right now (its thread may have lost its
+            // core): hashed here too rather than waited for.
+            if self.done[index].load(ordering: .acquiring) == 0 { return BatchApplier.payloadHash(self.operations[index]) }
         }
         return self.hashes[index]
+    }
+
+    /// Stops the helper after the op it is hashing (the transaction ended, or failed).
+    func cancel() {
+        self.next.store(self.operations.count, ordering: .relaxed)
     }
 
     /// Claims and hashes ops from the front until op `last` (or the end) is claimed.

@@ -21,16 +21,23 @@ struct RecordRules {
         return .object(object)
     }
 
-    /// Throws unless the data fits in a record.
+    /// Throws unless the data fits in a record, measured as compact JSON text without writing it
+    /// (for data that is checked but not written as it is: a merge writes its own).
+    func checkSize(_ data: [String: JSONValue]) throws {
+        guard JSONValue.object(data).jsonByteCount <= self.applier.limits.maxRecordBytes else { throw self.tooLarge }
+    }
+
+    var tooLarge: CairnError {
+        CairnError(.payloadTooLarge, "Record exceeds \(self.applier.limits.maxRecordBytes) bytes", field: "data")
+    }
+
     /// The record data's compact JSON text, the one the store writes, refused if it is over the
     /// size limit. Passed on to ``BatchApplier/commit(_:isNew:last:encodedData:)``: the data of a
     /// write is then turned into text once (measuring it and writing it were a tenth of a pushed
     /// create's time on the writer).
     func encodedWithinLimit(_ data: [String: JSONValue]) throws -> String {
         let text = JSONValue.jsonText(data)
-        guard text.utf8.count <= self.applier.limits.maxRecordBytes else {
-            throw CairnError(.payloadTooLarge, "Record exceeds \(self.applier.limits.maxRecordBytes) bytes", field: "data")
-        }
+        guard text.utf8.count <= self.applier.limits.maxRecordBytes else { throw self.tooLarge }
         return text
     }
 
@@ -42,15 +49,16 @@ struct RecordRules {
         switch op.type {
         case .create, .upsert:
             guard let data = op.data?.objectValue else { throw CairnError(.validation, "data must be a JSON object", field: "data") }
-            let encoded = try self.encodedWithinLimit(data)
             let id = op.id ?? Identifiers.uuid()
             if let existing = try applier.record(op.collection, id), !existing.deleted {
+                try self.checkSize(data)
                 var fields: [String: JSONValue?] = data.mapValues { $0 }
                 if op.type == .upsert {
                     for key in existing.data.keys where data[key] == nil { fields[key] = .some(nil) }
                 }
                 result = try self.write(op, existing: existing, fields: fields, stamp: stamp, strategy: strategy)
             } else {
+                let encoded = try self.encodedWithinLimit(data)
                 let existing = try applier.record(op.collection, id)
                 var record = StoredRecord(
                     profileId: applier.profileId, collection: op.collection, id: id, version: 0, data: data,

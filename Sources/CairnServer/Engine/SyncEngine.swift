@@ -53,6 +53,7 @@ public struct SyncEngine: Sendable {
         // transaction begins and does its first reads (`PayloadHashes`).
         let hashes = request.mintedOpIds ? nil : PayloadHashes(request.operations)
         hashes?.start()
+        defer { hashes?.cancel() }
         let outcome: PushOutcome
         do {
             outcome = try await self.store.write(profileId: request.profileId, operations: request.operations.count) { tx in
