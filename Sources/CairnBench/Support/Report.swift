@@ -73,7 +73,6 @@ struct Report: Sendable {
 
     /// Runs one workload unless `only` leaves it out (announcing it on stderr, so stdout is only
     /// the table) and keeps its figures, or the reason it failed: the other workloads still run.
-
     mutating func measure(_ workload: String, _ body: () async throws -> [Figure]) async {
         guard self.selected(workload) else { return }
         FileHandle.standardError.write(Data("cairn-bench: \(workload)…\n".utf8))
