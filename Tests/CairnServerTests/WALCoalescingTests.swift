@@ -153,47 +153,32 @@ struct WALCoalescingTests {
     /// write lock, not later over the other's commit (an earlier version of the shim wrote them
     /// at the first connection's next read, and the other's commit was lost, on disk too).
     @Test func framesOfARolledBackTransactionAreNotWrittenOverAnotherConnectionsCommit() throws {
-        #expect(cairn_sqlite_coalesce_wal_writes() == 0)
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let path = directory.url.appendingPathComponent("rollback.sqlite").path
-        var first: OpaquePointer?
-        var second: OpaquePointer?
-        defer {
-            sqlite3_close(second)
-            sqlite3_close(first)
+        try Self.withTwoConnections(to: "rollback.sqlite") { path, directory, first, second in
+            try #require(sqlite3_open(path, &first) == SQLITE_OK)
+            try #require(
+                Self.run(
+                    first,
+                    """
+                    PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;
+                    CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB); CREATE TABLE u (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO u VALUES (0, 'zero');
+                    """) == SQLITE_OK)
+            try #require(sqlite3_open(path, &second) == SQLITE_OK)
+            // Given the first connection's transaction that spilled 60 pages, then rolled back
+            try #require(Self.run(first, "PRAGMA wal_checkpoint(PASSIVE)") == SQLITE_OK)
+            try #require(
+                Self.run(
+                    first,
+                    "PRAGMA cache_size = 10; BEGIN; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 60) INSERT INTO t SELECT i, randomblob(3000) FROM c; ROLLBACK"
+                ) == SQLITE_OK)
+            // When the second commits 40 rows, and the first reads
+            try #require(
+                Self.run(second, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 40) INSERT INTO u SELECT i, printf('row %d', i) FROM c")
+                    == SQLITE_OK)
+            #expect(try Self.count(first, "u") == 41)
+            #expect(try Self.count(second, "u") == 41)
+            // Then the files on disk hold the second's commit
+            #expect(try Self.rowsInCopy(of: path, in: directory, as: "copy") { try Int.fetchOne($0, sql: "SELECT count(*) FROM u") } == 41)
         }
-        func run(_ connection: OpaquePointer?, _ sql: String) -> Int32 { sqlite3_exec(connection, sql, nil, nil, nil) }
-        func count(_ connection: OpaquePointer?) throws -> Int {
-            var statement: OpaquePointer?
-            try #require(sqlite3_prepare_v2(connection, "SELECT count(*) FROM u", -1, &statement, nil) == SQLITE_OK)
-            defer { sqlite3_finalize(statement) }
-            return sqlite3_step(statement) == SQLITE_ROW ? Int(sqlite3_column_int64(statement, 0)) : -1
-        }
-        try #require(sqlite3_open(path, &first) == SQLITE_OK)
-        try #require(
-            run(
-                first,
-                """
-                PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;
-                CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB); CREATE TABLE u (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO u VALUES (0, 'zero');
-                """) == SQLITE_OK)
-        try #require(sqlite3_open(path, &second) == SQLITE_OK)
-        // Given the first connection's transaction that spilled 60 pages, then rolled back
-        try #require(run(first, "PRAGMA wal_checkpoint(PASSIVE)") == SQLITE_OK)
-        try #require(
-            run(
-                first,
-                "PRAGMA cache_size = 10; BEGIN; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 60) INSERT INTO t SELECT i, randomblob(3000) FROM c; ROLLBACK"
-            ) == SQLITE_OK)
-        // When the second commits 40 rows, and the first reads
-        try #require(
-            run(second, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 40) INSERT INTO u SELECT i, printf('row %d', i) FROM c")
-                == SQLITE_OK)
-        #expect(try count(first) == 41)
-        #expect(try count(second) == 41)
-        // Then the files on disk hold the second's commit
-        #expect(try Self.rowsInCopy(of: path, in: directory, as: "copy") { try Int.fetchOne($0, sql: "SELECT count(*) FROM u") } == 41)
     }
 
     /// The same in exclusive locking mode, where SQLite takes the WAL's write lock without the
@@ -201,40 +186,54 @@ struct WALCoalescingTests {
     /// database file (an earlier version of the shim kept them, and they overwrote the other
     /// connection's commit: "file is not a database").
     @Test func framesHeldInExclusiveLockingModeAreWrittenWhenTheFileIsReleased() throws {
+        try Self.withTwoConnections(to: "exclusive.sqlite") { path, directory, first, second in
+            try #require(sqlite3_open(path, &first) == SQLITE_OK)
+            try #require(
+                Self.run(
+                    first,
+                    """
+                    PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = 10;
+                    CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB); INSERT INTO t VALUES (1, randomblob(100));
+                    PRAGMA wal_checkpoint(PASSIVE); PRAGMA locking_mode = EXCLUSIVE; SELECT * FROM t;
+                    BEGIN; INSERT INTO t SELECT NULL, randomblob(3000) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 60) SELECT i FROM c); ROLLBACK;
+                    PRAGMA locking_mode = NORMAL; BEGIN IMMEDIATE; COMMIT;
+                    """) == SQLITE_OK)
+            try #require(sqlite3_open(path, &second) == SQLITE_OK)
+            try #require(
+                Self.run(second, "INSERT INTO t SELECT NULL, randomblob(500) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) SELECT i FROM c)")
+                    == SQLITE_OK)
+            let counts = try [first, second].map { try Self.count($0, "t") }
+            #expect(counts == [21, 21])
+            #expect(try Self.rowsInCopy(of: path, in: directory, as: "copy") { try Int.fetchOne($0, sql: "SELECT count(*) FROM t") } == 21)
+        }
+    }
+
+    /// Two raw connections (opened by `body`) to the database file `name` in a fresh directory,
+    /// with the shim registered; both are closed after `body`.
+    static func withTwoConnections(
+        to name: String, _ body: (_ path: String, _ directory: TemporaryDirectory, _ first: inout OpaquePointer?, _ second: inout OpaquePointer?) throws -> Void
+    ) throws {
         #expect(cairn_sqlite_coalesce_wal_writes() == 0)
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let path = directory.url.appendingPathComponent("exclusive.sqlite").path
         var first: OpaquePointer?
         var second: OpaquePointer?
         defer {
             sqlite3_close(second)
             sqlite3_close(first)
         }
-        func run(_ connection: OpaquePointer?, _ sql: String) -> Int32 { sqlite3_exec(connection, sql, nil, nil, nil) }
-        try #require(sqlite3_open(path, &first) == SQLITE_OK)
-        try #require(
-            run(
-                first,
-                """
-                PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = 10;
-                CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB); INSERT INTO t VALUES (1, randomblob(100));
-                PRAGMA wal_checkpoint(PASSIVE); PRAGMA locking_mode = EXCLUSIVE; SELECT * FROM t;
-                BEGIN; INSERT INTO t SELECT NULL, randomblob(3000) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 60) SELECT i FROM c); ROLLBACK;
-                PRAGMA locking_mode = NORMAL; BEGIN IMMEDIATE; COMMIT;
-                """) == SQLITE_OK)
-        try #require(sqlite3_open(path, &second) == SQLITE_OK)
-        try #require(
-            run(second, "INSERT INTO t SELECT NULL, randomblob(500) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) SELECT i FROM c)")
-                == SQLITE_OK)
-        let counts = try [first, second].map { connection -> Int in
-            var statement: OpaquePointer?
-            try #require(sqlite3_prepare_v2(connection, "SELECT count(*) FROM t", -1, &statement, nil) == SQLITE_OK)
-            defer { sqlite3_finalize(statement) }
-            return sqlite3_step(statement) == SQLITE_ROW ? Int(sqlite3_column_int64(statement, 0)) : -1
-        }
-        #expect(counts == [21, 21])
-        #expect(try Self.rowsInCopy(of: path, in: directory, as: "copy") { try Int.fetchOne($0, sql: "SELECT count(*) FROM t") } == 21)
+        try body(directory.url.appendingPathComponent(name).path, directory, &first, &second)
+    }
+
+    /// `sqlite3_exec` of `sql`, its result code.
+    static func run(_ connection: OpaquePointer?, _ sql: String) -> Int32 { sqlite3_exec(connection, sql, nil, nil, nil) }
+
+    /// The rows of `table`, through `connection` (-1 if the query gives no row).
+    static func count(_ connection: OpaquePointer?, _ table: String) throws -> Int {
+        var statement: OpaquePointer?
+        try #require(sqlite3_prepare_v2(connection, "SELECT count(*) FROM \(table)", -1, &statement, nil) == SQLITE_OK)
+        defer { sqlite3_finalize(statement) }
+        return sqlite3_step(statement) == SQLITE_ROW ? Int(sqlite3_column_int64(statement, 0)) : -1
     }
 
     /// Opens a copy of the database and its WAL (not the index, which SQLite rebuilds from the

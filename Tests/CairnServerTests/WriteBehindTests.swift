@@ -259,3 +259,10 @@ struct WriteBehindTests {
         try await SQLiteStoreTests.waitUntil { behind == nil }
     }
 }
+
+extension SyncTransaction {
+    /// `saveRecord(_:isNew:encodedData:)`, the store writing the data's text itself.
+    func saveRecord(_ record: StoredRecord, isNew: Bool) throws {
+        try self.saveRecord(record, isNew: isNew, encodedData: nil)
+    }
+}

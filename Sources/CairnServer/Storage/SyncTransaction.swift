@@ -249,10 +249,3 @@ public struct BookmarkSearchFields: Sendable, Equatable {
     public var notes: String
 }
 
-
-extension SyncTransaction {
-    /// `saveRecord(_:isNew:encodedData:)`, the store writing the data's text itself.
-    func saveRecord(_ record: StoredRecord, isNew: Bool) throws {
-        try self.saveRecord(record, isNew: isNew, encodedData: nil)
-    }
-}
