@@ -587,6 +587,58 @@ struct SQLiteStoreTests {
         }
     }
 
+    /// Groups that queue while the writer is busy run one after the other in the same visit to
+    /// GRDB's writer queue, at most `groupsPerWriterVisit` of them: a write sent to that queue
+    /// directly meanwhile (an account or audit write) runs between two visits, not after all.
+    @Test func queuedGroupsShareAVisitToTheWriterAndLetDirectWritesInBetween() async throws {
+        try await Self.withEngine { store, _ in
+            let log = Locked<[String]>([])
+            let direct = Locked<Task<Void, any Error>?>(nil)
+            let visits = store.writeGroups.writerVisits.load(ordering: .relaxed)
+            let count = WriteGroups.groupsPerWriterVisit + 4
+
+            // Given a held writer, `count` writes queued behind it (each a group of its own),
+            // and then a write sent to GRDB's writer queue directly
+            try await Self.whileTheWriterIsHeld(
+                store, inFlight: count + 1,
+                queued: {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for index in 0..<count {
+                            group.addTask { try await store.write(profileId: "p") { _ in log.update { $0.append("queued-\(index)") } } }
+                        }
+                        try await group.waitForAll()
+                    }
+                },
+                beforeRelease: { _ in
+                    direct.update { $0 = Task { try await store.pool.write { _ in log.update { $0.append("direct") } } } }
+                    // Time for that task to reach the queue (it has nothing else to do first).
+                    usleep(200_000)
+                })
+            try await direct.value?.value
+
+            // Then the held write and the first queued ones ran in one visit, the direct write
+            // next, and the rest in a second visit
+            let entries = log.value
+            #expect(entries.count == count + 1)
+            #expect(entries.firstIndex(of: "direct") == WriteGroups.groupsPerWriterVisit - 1)
+            #expect(store.writeGroups.writerVisits.load(ordering: .relaxed) - visits == 2)
+            #expect(store.writeGroups.queued == 0)
+        }
+    }
+
+    /// A write queued for a writer that cannot be reached gets the writer's error (it does not
+    /// wait forever), and so does the next one: the queue does not stay marked as drained.
+    @Test func queuedWritesGetTheErrorOfAClosedDatabase() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try await Self.storeWithOneUser(in: directory)
+        try store.pool.close()
+        for _ in 0..<2 {
+            await #expect(throws: DatabaseError.self) { try await store.write(profileId: "p") { _ in } }
+            #expect(store.writeGroups.queued == 0)
+        }
+    }
+
     /// Holds the writer with a long write, starts `queued` (whose writes then queue behind it),
     /// and lets the writer go once `inFlight` writes of the store are under way; returns what
     /// `queued` returns.
@@ -850,6 +902,14 @@ struct SQLiteStoreTests {
 }
 
 /// A flag one thread raises and another watches.
+/// A value shared between tasks.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { self.mutex = Mutex(value) }
+    var value: Value { self.mutex.withLock { $0 } }
+    func update(_ change: (inout Value) -> Void) { self.mutex.withLock { change(&$0) } }
+}
+
 final class Flag: Sendable {
     private let value = Atomic<Bool>(false)
     func raise() { self.value.store(true, ordering: .releasing) }

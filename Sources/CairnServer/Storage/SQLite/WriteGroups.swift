@@ -41,6 +41,8 @@ final class WriteGroups: Sendable {
     /// benchmarks).
     let sharedCommits = Atomic<Int>(0)
     let writesInSharedCommits = Atomic<Int>(0)
+    /// Visits to GRDB's writer queue (for tests).
+    let writerVisits = Atomic<Int>(0)
 
     init(pool: DatabasePool) {
         self.pool = pool
@@ -87,32 +89,63 @@ final class WriteGroups: Sendable {
         return group
     }
 
-    /// Runs groups until the queue is empty.
+    /// Runs groups until the queue is empty. Up to `groupsPerWriterVisit` groups run one after
+    /// the other in one visit to GRDB's writer queue: an `await` of the writer per group cost two
+    /// thread switches between groups (to the writer's thread and back to this task), during which
+    /// the writer did nothing while pushes queued for it. The bound lets the writes that go to
+    /// GRDB's writer queue directly (accounts, API keys, audit rows) in between.
     private func drain() async {
         while true {
-            let group: [QueuedWrite] = self.state.withLock { state in
-                let taken = Self.takeGroup(from: &state.queue)
-                if taken.isEmpty { state.draining = false }
-                return taken
+            let more: Bool
+            do {
+                more = try await self.pool.writeWithoutTransaction { db in
+                    self.writerVisits.add(1, ordering: .relaxed)
+                    for _ in 0..<Self.groupsPerWriterVisit {
+                        let group = self.nextGroup()
+                        if group.isEmpty { return false }
+                        self.run(group, db)
+                    }
+                    return true
+                }
+            } catch {
+                // The writer could not be reached (the database is closed): every queued write
+                // gets that error.
+                let group = self.state.withLock { state in
+                    defer { state.queue.removeAll(); state.draining = false }
+                    return state.queue
+                }
+                for write in group { write.finish(error) }
+                return
             }
-            if group.isEmpty { return }
-            await self.run(group)
+            if !more { return }
         }
     }
 
-    private func run(_ group: [QueuedWrite]) async {
-        var live: [QueuedWrite] = []
+    /// The most groups one visit to the writer runs.
+    static let groupsPerWriterVisit = 16
+
+    /// Takes the next group off the queue; none (and draining ends) when it is empty.
+    private func nextGroup() -> [QueuedWrite] {
+        self.state.withLock { state in
+            let taken = Self.takeGroup(from: &state.queue)
+            if taken.isEmpty { state.draining = false }
+            return taken
+        }
+    }
+
+    /// Runs one group in a transaction of its own and answers its writes.
+    private func run(_ group: [QueuedWrite], _ db: Database) {
+        var writes: [QueuedWrite] = []
         for write in group {
             // Never run: it ends with `CancellationError`.
-            if write.cancelled.load(ordering: .acquiring) { write.finish(nil) } else { live.append(write) }
+            if write.cancelled.load(ordering: .acquiring) { write.finish(nil) } else { writes.append(write) }
         }
-        guard !live.isEmpty else { return }
-        let writes = live
+        guard !writes.isEmpty else { return }
         do {
-            try await self.pool.write { db in
+            try db.inTransaction {
                 if writes.count == 1 {
                     try writes[0].run(db)
-                    return
+                    return .commit
                 }
                 for write in writes {
                     try db.cachedStatement(sql: "SAVEPOINT grouped_write").execute()
@@ -127,6 +160,7 @@ final class WriteGroups: Sendable {
                         try db.cachedStatement(sql: "RELEASE SAVEPOINT grouped_write").execute()
                     }
                 }
+                return .commit
             }
             if writes.count > 1 {
                 self.sharedCommits.add(1, ordering: .relaxed)
