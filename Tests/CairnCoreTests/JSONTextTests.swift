@@ -16,6 +16,8 @@ struct JSONTextTests {
         #"{"emoji":"🏔️","cjk":"山","ctl":"\u0001\u001f"}"#,
         "9007199254740993",
         "-1.5E-7",
+        // Escaped strings one after the other, longest first (the reader reuses one buffer for them).
+        #"["https:\/\/a.example\/a\/long\/path\/\u00e9","\/x","",  "b\"c","\ud83c\udfd4 \/ \u5c71"]"#,
     ]
 
     @Test func readsWhatJSONDecoderReads() throws {
@@ -321,6 +323,9 @@ struct JSONTextTests {
             "afterId": [nil, "null", #""a""#, "{}"],
             "beforeId": [nil, "null", #""b""#, "2"],
             "position": [nil, "null", #""a0V""#, "[]"],
+            // Members that name no field (one differs from a field's name in case only): ignored.
+            "opID": [nil, "null", #""other""#, "5"],
+            "extra": [nil, "[1]", #""x""#],
             "hlc": [
                 nil, "null", #""001795297342377-000000-phone""#, "1700000000000", "-1", "1.5", #""not a stamp""#, "true",
                 "99999999999999999", #""1700000000000""#, "[]",

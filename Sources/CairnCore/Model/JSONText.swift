@@ -272,6 +272,9 @@ struct JSONReader {
     /// size once its members are known (grown member by member, a pushed op's object was
     /// rehashed three or four times).
     private var members: [(String, JSONValue)] = []
+    /// The bytes of a string with escapes, reused from one such string to the next (a pushed
+    /// bookmark's URL written by `JSONEncoder`, whose slashes are escaped, took an array each).
+    private var unescaped: [UInt8] = []
 
     init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
         self.bytes = bytes
@@ -411,7 +414,11 @@ struct JSONReader {
             if byte < 0x20 { throw self.error("control character in a string") }
             self.index += 1
         }
-        var buffer = Array(UnsafeBufferPointer(rebasing: self.bytes[start..<self.index]))
+        var buffer: [UInt8] = []
+        swap(&buffer, &self.unescaped)
+        defer { swap(&buffer, &self.unescaped) }
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: UnsafeBufferPointer(rebasing: self.bytes[start..<self.index]))
         while self.index < self.bytes.count {
             let byte = self.bytes[self.index]
             self.index += 1

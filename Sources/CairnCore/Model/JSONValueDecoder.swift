@@ -12,12 +12,13 @@ public struct JSONValueDecoder: Sendable {
 
 /// A coding key for a position in an array (named like `JSONDecoder`'s: `Index 3`).
 struct JSONIndexKey: CodingKey {
-    let intValue: Int?
-    let stringValue: String
+    let index: Int
+    var intValue: Int? { self.index }
+    // Written when asked for (an error's path), not for every element decoded.
+    var stringValue: String { "Index \(self.index)" }
 
     init(index: Int) {
-        self.intValue = index
-        self.stringValue = "Index \(index)"
+        self.index = index
     }
 
     init?(intValue: Int) { self.init(index: intValue) }
