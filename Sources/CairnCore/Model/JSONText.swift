@@ -132,7 +132,8 @@ extension JSONValue {
                 value.writeJSON(to: &bytes, sortedKeys: sortedKeys)
             }
             if sortedKeys {
-                for key in JSONWriter.sortedKeys(object) { member(key, object[key].unsafelyUnwrapped) }
+                // The members sorted, not their keys then looked up: no key hashed again.
+                for (key, value) in object.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) { member(key, value) }
             } else {
                 for (key, value) in object { member(key, value) }
             }

@@ -82,7 +82,8 @@ struct BookmarkRules {
 
     func create(_ op: SyncOperation, stamp: HLC) throws -> OperationResult {
         let data = op.data?.objectValue ?? [:]
-        if let id = op.id, let existing = try self.applier.record(Self.collection, id), !existing.deleted {
+        let named = try op.id.flatMap { try self.applier.record(Self.collection, $0) }
+        if let existing = named, !existing.deleted {
             // The sync path matches by id: a create of a known id is an update of it.
             return try self.update(op, existing: existing, data: data, stamp: stamp)
         }
@@ -115,7 +116,8 @@ struct BookmarkRules {
 
         let id = op.id ?? Identifiers.uuid()
         if Bookmark.isRoot(id) { throw CairnError(.forbidden, "Root folders cannot be recreated", field: "id") }
-        let previous = try self.applier.record(Self.collection, id)
+        // A tombstone of the id the op named (read above), or a record of the id just minted.
+        let previous = op.id == nil ? try self.applier.record(Self.collection, id) : named
         if let previous, (previous.data["isFolder"]?.boolValue ?? false) != isFolder {
             throw CairnError(.validation, "isFolder cannot change (this id was a \(isFolder ? "bookmark" : "folder"))", field: "isFolder")
         }
@@ -390,7 +392,9 @@ struct BookmarkRules {
     func validatedFields(_ data: [String: JSONValue], existing: StoredRecord?) throws -> [String: JSONValue?] {
         let limits = self.applier.limits
         var fields = [String: JSONValue?](minimumCapacity: data.count + 2)
-        for (key, value) in data where Self.dataFields.contains(key) {
+        // The cases below are `dataFields`; any other member is not a bookmark field and is
+        // dropped (the switch's default, without a lookup in the set first).
+        for (key, value) in data {
             switch key {
             case "title":
                 if value.isNull {
