@@ -24,15 +24,25 @@ static int conn(void) {
   struct sockaddr_in a = {0}; a.sin_family = AF_INET; a.sin_port = htons(port); a.sin_addr.s_addr = htonl(0x7f000001);
   if (connect(fd, (void *)&a, sizeof a)) { perror("connect"); exit(1); } return fd;
 }
+static void send_all(int fd, const char *bytes, int count) {
+  while (count > 0) {
+    ssize_t n = write(fd, bytes, count);
+    if (n <= 0) { perror("write"); exit(1); }
+    bytes += n; count -= n;
+  }
+}
 static char *exchange(int fd, const char *head, const char *body, int blen, int *status, char *buf, int cap) {
-  char h[1024]; int hl = snprintf(h, sizeof h, "%sContent-Length: %d\r\n\r\n", head, blen);
-  if (write(fd, h, hl) != hl || write(fd, body, blen) != blen) { perror("write"); exit(1); }
+  char h[2304]; int hl = snprintf(h, sizeof h, "%sContent-Length: %d\r\n\r\n", head, blen);
+  send_all(fd, h, hl); send_all(fd, body, blen);
   int got = 0; char *end = NULL;
   while (!end) { int n = read(fd, buf + got, cap - got - 1); if (n <= 0) { perror("read"); exit(1); } got += n; buf[got] = 0; end = strstr(buf, "\r\n\r\n"); }
   *status = atoi(buf + 9);
-  char *cl = strcasestr(buf, "content-length:"); int len = cl ? atoi(cl + 15) : 0;
-  int need = (end + 4 - buf) + len;
-  while (got < need) { int n = read(fd, buf + got, cap - got - 1); if (n <= 0) { perror("read2"); exit(1); } got += n; }
+  // The length from the head only; answers without one (chunked) are not expected.
+  *end = 0; char *cl = strcasestr(buf, "\r\ncontent-length:"); *end = '\r';
+  if (!cl) { fprintf(stderr, "an answer without Content-Length\n"); exit(1); }
+  int need = (end + 4 - buf) + atoi(cl + 17);
+  if (need >= cap) { fprintf(stderr, "an answer of %d bytes\n", need); exit(1); }
+  while (got < need) { int n = read(fd, buf + got, cap - got - 1); if (n <= 0) { perror("read"); exit(1); } got += n; }
   buf[got] = 0; return end + 4;
 }
 static void reg(int fd, char *buf, char *hdr, long id) {
@@ -44,13 +54,14 @@ static void reg(int fd, char *buf, char *hdr, long id) {
 static long totals[64];
 static void *run(void *arg) {
   long id = (long)arg; int fd = conn(); char *buf = malloc(1 << 20); char hdr[2048]; reg(fd, buf, hdr, id);
-  char *body = malloc(1 << 16); double start = now(); long n = 0;
+  const int cap = 1 << 17; char *body = malloc(cap); double start = now(); long n = 0;
   while (now() - start < seconds) {
-    int bl = sprintf(body, "{\"clientId\":\"drv%ld\",\"operations\":[", id);
-    for (int i = 0; i < 100; i++)
-      bl += sprintf(body + bl, "%s{\"opId\":\"%s%ld-c-%ld-%d\",\"type\":\"create\",\"collection\":\"bookmarks\",\"id\":\"%s%ld-%ld-%d\",\"data\":{\"title\":\"Bookmark %d\",\"url\":\"https://example.com/%s/%ld/%d\"},\"parentId\":\"other\"}",
+    int bl = snprintf(body, cap, "{\"clientId\":\"drv%ld\",\"operations\":[", id);
+    for (int i = 0; i < 100 && bl < cap; i++)
+      bl += snprintf(body + bl, cap - bl, "%s{\"opId\":\"%s%ld-c-%ld-%d\",\"type\":\"create\",\"collection\":\"bookmarks\",\"id\":\"%s%ld-%ld-%d\",\"data\":{\"title\":\"Bookmark %d\",\"url\":\"https://example.com/%s/%ld/%d\"},\"parentId\":\"other\"}",
         i ? "," : "", prefix, id, n, i, prefix, id, n, i, i, prefix, n, i);
-    bl += sprintf(body + bl, "]}");
+    if (bl < cap) bl += snprintf(body + bl, cap - bl, "]}");
+    if (bl >= cap) { fprintf(stderr, "PREFIX too long\n"); exit(1); }
     int st; exchange(fd, hdr, body, bl, &st, buf, 1 << 20);
     if (st != 200) { fprintf(stderr, "status %d %s\n", st, buf); exit(1); }
     n++; if (n % 800 == 0) reg(fd, buf, hdr, id * 1000 + n);
@@ -58,7 +69,9 @@ static void *run(void *arg) {
   totals[id] = n; return NULL;
 }
 int main(int argc, char **argv) {
+  if (argc < 4) { fprintf(stderr, "usage: push-driver PORT SECONDS CLIENTS [PREFIX]\n"); return 2; }
   port = atoi(argv[1]); seconds = atof(argv[2]); int clients = atoi(argv[3]); prefix = argc > 4 ? argv[4] : "x"; srandom(getpid());
+  if (clients < 1 || clients > 64 || strlen(prefix) > 64) { fprintf(stderr, "1 to 64 clients, a PREFIX of at most 64 bytes\n"); return 2; }
   pthread_t t[64]; double s = now();
   for (long i = 0; i < clients; i++) pthread_create(&t[i], NULL, run, (void *)i);
   long total = 0; for (int i = 0; i < clients; i++) { pthread_join(t[i], NULL); total += totals[i]; }

@@ -592,42 +592,68 @@ struct SQLiteStoreTests {
     /// directly meanwhile (an account or audit write) runs between two visits, not after all.
     @Test func queuedGroupsShareAVisitToTheWriterAndLetDirectWritesInBetween() async throws {
         try await Self.withEngine { store, _ in
-            let log = Locked<[String]>([])
-            let direct = Locked<Task<Void, any Error>?>(nil)
             let visits = store.writeGroups.writerVisits.load(ordering: .relaxed)
             let count = WriteGroups.groupsPerWriterVisit + 4
-
-            // Given a held writer, `count` writes queued behind it (each a group of its own),
-            // and then a write sent to GRDB's writer queue directly
-            try await Self.whileTheWriterIsHeld(
-                store, inFlight: count + 1,
-                queued: {
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        for index in 0..<count {
-                            group.addTask { try await store.write(profileId: "p") { _ in log.update { $0.append("queued-\(index)") } } }
-                        }
-                        try await group.waitForAll()
-                    }
-                },
-                beforeRelease: { _ in
-                    direct.update { $0 = Task { try await store.pool.write { _ in log.update { $0.append("direct") } } } }
-                    // Time for that task to reach the queue (it has nothing else to do first).
-                    usleep(200_000)
-                })
-            try await direct.value?.value
+            let log = try await Self.directWriteBetweenQueuedWrites(store, count: count, each: {})
 
             // Then the held write and the first queued ones ran in one visit, the direct write
             // next, and the rest in a second visit
-            let entries = log.value
-            #expect(entries.count == count + 1)
-            #expect(entries.firstIndex(of: "direct") == WriteGroups.groupsPerWriterVisit - 1)
+            #expect(log.count == count + 1)
+            #expect(log.firstIndex(of: "direct") == WriteGroups.groupsPerWriterVisit - 1)
             #expect(store.writeGroups.writerVisits.load(ordering: .relaxed) - visits == 2)
             #expect(store.writeGroups.queued == 0)
         }
     }
 
-    /// A write queued for a writer that cannot be reached gets the writer's error (it does not
-    /// wait forever), and so does the next one: the queue does not stay marked as drained.
+    /// A visit also ends once the groups after its first have taken `writerVisitBudget`: a
+    /// direct write does not wait for sixteen long groups.
+    @Test func aVisitOfLongGroupsEndsAtItsBudget() async throws {
+        try await Self.withEngine { store, _ in
+            let count = WriteGroups.groupsPerWriterVisit + 4
+            // Each queued write takes most of the budget: the visit ends after one or two.
+            let budget = WriteGroups.writerVisitBudget.components
+            let pause = UInt32((budget.seconds * 1_000_000 + budget.attoseconds / 1_000_000_000_000) * 8 / 10)
+            let log = try await Self.directWriteBetweenQueuedWrites(store, count: count, each: { usleep(pause) })
+            #expect(log.count == count + 1)
+            let direct = try #require(log.firstIndex(of: "direct"))
+            #expect((1...3).contains(direct), "\(log)")
+        }
+    }
+
+    /// Holds the writer, queues `count` writes behind it (each a group of its own, each running
+    /// `each`), and sends a write to GRDB's writer queue directly while they wait; returns the
+    /// order they ran in ("queued-N" and "direct").
+    static func directWriteBetweenQueuedWrites(
+        _ store: SQLiteSyncStore, count: Int, each: @escaping @Sendable () -> Void
+    ) async throws -> [String] {
+        let log = Locked<[String]>([])
+        let direct = Locked<Result<Void, any Error>?>(nil)
+        try await Self.whileTheWriterIsHeld(
+            store, inFlight: count + 1,
+            queued: {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in 0..<count {
+                        group.addTask {
+                            try await store.write(profileId: "p") { _ in
+                                each()
+                                log.update { $0.append("queued-\(index)") }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            },
+            beforeRelease: { _ in
+                // On the writer's queue now, behind the visit under way.
+                store.pool.asyncWrite({ _ in log.update { $0.append("direct") } }) { _, result in direct.update { $0 = result } }
+            })
+        try await Self.waitUntil { direct.value != nil }
+        try direct.value?.get()
+        return log.value
+    }
+
+    /// A write queued for a closed database gets its error (it does not wait forever), and so
+    /// does the next one: the queue is not left marked as being drained.
     @Test func queuedWritesGetTheErrorOfAClosedDatabase() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -636,6 +662,24 @@ struct SQLiteStoreTests {
         for _ in 0..<2 {
             await #expect(throws: DatabaseError.self) { try await store.write(profileId: "p") { _ in } }
             #expect(store.writeGroups.queued == 0)
+        }
+    }
+
+    /// Every bookmark field (`BookmarkRules.dataFields`, which the REST routes filter by) is kept
+    /// by a create, and a member that names none is dropped: the validation's cases and the set
+    /// name the same fields.
+    @Test func aBookmarkCreateKeepsEveryBookmarkFieldAndNothingElse() async throws {
+        try await Self.withEngine { store, engine in
+            let data: [String: JSONValue] = [
+                "title": "T", "url": "https://a.example/", "favicon": "https://a.example/f.ico", "isFolder": false, "tags": ["x"],
+                "notes": "n", "dateAdded": 1_700_000_000_000, "dateModified": 1_700_000_000_001, "bogus": "dropped",
+            ]
+            #expect(Set(data.keys).subtracting(["bogus"]) == BookmarkRules.dataFields)
+            let (result, _) = try await engine.pushOne(
+                SyncOperation(opId: "all-fields", type: .create, collection: "bookmarks", id: "b", data: .object(data)), profileId: "p", clientId: nil)
+            #expect(result.status == .applied)
+            let stored = try #require(try await store.read { try $0.records("p", "bookmarks", ids: ["b"]) }["b"])
+            #expect(Set(stored.data.keys) == BookmarkRules.dataFields.union(["parentId", "position"]))
         }
     }
 
@@ -901,7 +945,6 @@ struct SQLiteStoreTests {
     }
 }
 
-/// A flag one thread raises and another watches.
 /// A value shared between tasks.
 final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
@@ -910,6 +953,7 @@ final class Locked<Value: Sendable>: Sendable {
     func update(_ change: (inout Value) -> Void) { self.mutex.withLock { change(&$0) } }
 }
 
+/// A flag one thread raises and another watches.
 final class Flag: Sendable {
     private let value = Atomic<Bool>(false)
     func raise() { self.value.store(true, ordering: .releasing) }

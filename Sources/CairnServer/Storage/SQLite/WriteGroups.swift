@@ -89,27 +89,40 @@ final class WriteGroups: Sendable {
         return group
     }
 
-    /// Runs groups until the queue is empty. Up to `groupsPerWriterVisit` groups run one after
-    /// the other in one visit to GRDB's writer queue: an `await` of the writer per group cost two
-    /// thread switches between groups (to the writer's thread and back to this task), during which
-    /// the writer did nothing while pushes queued for it. The bound lets the writes that go to
-    /// GRDB's writer queue directly (accounts, API keys, audit rows) in between.
+    /// Runs groups until the queue is empty. The groups waiting run one after the other in one
+    /// visit to GRDB's writer queue: an `await` of the writer per group cost two thread switches
+    /// between groups (to the writer's thread and back to this task), during which the writer did
+    /// nothing while pushes queued for it. A visit ends after `groupsPerWriterVisit` groups, or
+    /// once the groups after its first have taken `writerVisitBudget`, so that the writes that go
+    /// to GRDB's writer queue directly (sign-ins, API keys, audit rows) wait for at most the group
+    /// under way and that much more.
     private func drain() async {
         while true {
             let more: Bool
             do {
                 more = try await self.pool.writeWithoutTransaction { db in
                     self.writerVisits.add(1, ordering: .relaxed)
+                    var budget: ContinuousClock.Instant?
                     for _ in 0..<Self.groupsPerWriterVisit {
+                        if let budget, ContinuousClock.now >= budget { break }
                         let group = self.nextGroup()
                         if group.isEmpty { return false }
                         self.run(group, db)
+                        // A rollback that failed left the transaction open: GRDB stops there
+                        // when the visit ends, as it did after a transaction of one group.
+                        if db.isInsideTransaction { return true }
+                        budget = budget ?? ContinuousClock.now.advanced(by: Self.writerVisitBudget)
                     }
-                    return true
+                    // Ends draining when the last group emptied the queue (no visit to find it
+                    // empty); else another visit follows.
+                    return self.state.withLock { state in
+                        if state.queue.isEmpty { state.draining = false }
+                        return !state.queue.isEmpty
+                    }
                 }
             } catch {
-                // The writer could not be reached (the database is closed): every queued write
-                // gets that error.
+                // Not expected: a group's own errors (a closed database's included) go to its
+                // writes. Should the visit itself fail, every queued write gets its error.
                 let group = self.state.withLock { state in
                     defer { state.queue.removeAll(); state.draining = false }
                     return state.queue
@@ -123,6 +136,8 @@ final class WriteGroups: Sendable {
 
     /// The most groups one visit to the writer runs.
     static let groupsPerWriterVisit = 16
+    /// How long the groups after a visit's first may take before the visit ends.
+    static let writerVisitBudget = Duration.milliseconds(50)
 
     /// Takes the next group off the queue; none (and draining ends) when it is empty.
     private func nextGroup() -> [QueuedWrite] {
