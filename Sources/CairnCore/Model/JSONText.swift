@@ -132,8 +132,7 @@ extension JSONValue {
                 value.writeJSON(to: &bytes, sortedKeys: sortedKeys)
             }
             if sortedKeys {
-                // The members sorted, not their keys then looked up: no key hashed again.
-                for (key, value) in object.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) { member(key, value) }
+                for (key, value) in JSONWriter.sortedMembers(object) { member(key, value) }
             } else {
                 for (key, value) in object { member(key, value) }
             }
@@ -177,9 +176,10 @@ public enum JSONWriter {
         bytes.append(contentsOf: value ? Self.true : Self.false)
     }
 
-    /// Object keys in a stable order: by their UTF-8 bytes.
-    public static func sortedKeys(_ object: [String: JSONValue]) -> [String] {
-        object.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    /// An object's members in a stable order: by their keys' UTF-8 bytes. The members are sorted,
+    /// not the keys then looked up: no key is hashed again.
+    static func sortedMembers(_ object: [String: JSONValue]) -> [(key: String, value: JSONValue)] {
+        object.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
     }
 
     /// A number the way `JSONValue.encode(to:)` writes it: whole numbers below 9e15 as integers.
