@@ -24,6 +24,12 @@ struct WriteBehindTests {
         }
     }
 
+    /// Whether a write failed as one whose insert took a taken key does: with the store's
+    /// ``KeyAlreadyStored``, over SQLite's own error.
+    static func isTakenKey(_ error: (any Error)?) -> Bool {
+        ((error as? KeyAlreadyStored)?.underlying as? DatabaseError)?.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
+    }
+
     static func count(_ store: SQLiteSyncStore, _ table: String, idLike: String = "%") async throws -> Int {
         let column = table == "records" ? "id" : "op_id"
         return try await store.pool.read { db in
@@ -132,7 +138,7 @@ struct WriteBehindTests {
             } catch {
                 failure = error
             }
-            #expect((failure as? DatabaseError)?.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY, "\(String(describing: failure))")
+            #expect(Self.isTakenKey(failure), "\(String(describing: failure))")
             let written = try await Self.count(store, "records", idLike: "n%")
             #expect(written == 0)
         }
@@ -153,7 +159,7 @@ struct WriteBehindTests {
                 }
             } throws: { error in
                 // Then the write fails with the insert's own error
-                (error as? DatabaseError)?.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
+                Self.isTakenKey(error)
             }
             // And nothing of it is written, and the next write of many ops writes
             #expect(try await Self.count(store, "records", idLike: "n%") == 0)
@@ -201,7 +207,7 @@ struct WriteBehindTests {
             #expect(store.writeGroups.sharedCommits.load(ordering: .relaxed) == 1)
             #expect(store.writeGroups.writesInSharedCommits.load(ordering: .relaxed) == 3)
             if case .failure(let error) = outcomes[1] {
-                #expect((error as? DatabaseError)?.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY)
+                #expect(Self.isTakenKey(error))
             } else {
                 Issue.record("the failing write succeeded")
             }

@@ -79,15 +79,23 @@ final class BatchApplier {
 
     /// Reads what a batch's ops will ask for, in a few queries instead of two per op: which of
     /// their op ids were already applied, and the records they name (the ones that do not exist
-    /// are remembered as absent).
-    func prefetch(_ ops: [SyncOperation]) throws {
-        if self.keepsResults { self.storedOpIds = try self.tx.storedOpIds(self.profileId, among: Array(Set(ops.map(\.opId)))) }
+    /// are remembered as absent). `assumingNew`: reads nothing, and takes every op id for new
+    /// and every record named for absent (``SyncEngine/assumesNewIds``).
+    func prefetch(_ ops: [SyncOperation], assumingNew: Bool = false) throws {
+        if self.keepsResults {
+            self.storedOpIds = assumingNew ? [] : try self.tx.storedOpIds(self.profileId, among: Array(Set(ops.map(\.opId))))
+        }
         // A batch touches about one record per op, and reads a few parents besides.
         self.cache.reserveCapacity(self.cache.count + ops.count + 16)
         self.touched.reserveCapacity(self.touched.count + ops.count)
         var named: [String: Set<String>] = [:]
         for op in ops where RecordRules.isValidCollection(op.collection) {
-            if let id = op.id, RecordRules.isValidId(id) { named[op.collection, default: []].insert(id) }
+            guard let id = op.id, RecordRules.isValidId(id) else { continue }
+            if assumingNew {
+                self.cache[RecordKey(collection: op.collection, id: id)] = .some(nil)
+            } else {
+                named[op.collection, default: []].insert(id)
+            }
         }
         for (collection, ids) in named {
             let found = try self.tx.records(self.profileId, collection, ids: Array(ids))

@@ -126,7 +126,9 @@ public protocol SyncStore: Sendable {
     /// other write: an import, a purge, a profile's deletion). The store may run a one-op push
     /// on the calling thread when nothing else is writing, and may run pushes that wait for the
     /// writer in one shared transaction, each in a savepoint of its own (group commit); a push
-    /// is then still all or nothing, and answered only after the shared commit.
+    /// is then still all or nothing, and answered only after the shared commit. A record or op
+    /// result inserted as new whose key the profile already holds fails the write with
+    /// ``KeyAlreadyStored`` (and nothing of it is kept).
     func write<T: Sendable>(profileId: String, operations: Int?, _ body: @escaping @Sendable (any SyncTransaction) throws -> T) async throws -> T
 
     /// Ids of every live profile (for maintenance such as tombstone purging).
@@ -142,6 +144,21 @@ public protocol SyncStore: Sendable {
 
     /// The newest audit events of a user (newest first).
     func auditEvents(userId: String, limit: Int) async throws -> [AuditEvent]
+}
+
+/// A write inserted, as new, a record or an op result whose key the profile already holds
+/// (``SyncTransaction/saveRecord(_:isNew:encodedData:)``, ``SyncTransaction/saveOpResult(_:)``).
+/// The write is rolled back. A push that took its ids for new without reading them runs again
+/// with the reads (``SyncEngine``); anywhere else it is a bug, and answers as an internal error.
+public struct KeyAlreadyStored: Error, CustomStringConvertible {
+    /// The backend's own error.
+    public let underlying: any Error
+
+    public init(_ underlying: any Error) {
+        self.underlying = underlying
+    }
+
+    public var description: String { "a row with this key is already stored: \(self.underlying)" }
 }
 
 extension SyncStore {

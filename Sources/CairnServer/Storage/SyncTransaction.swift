@@ -209,11 +209,13 @@ public protocol SyncTransaction: SyncReader {
     func rollbackSavepoint() throws
     /// Saves the profile's sequence after the changes of this transaction.
     func setSequence(_ profileId: String, _ seq: Int64) throws
-    /// Inserts or replaces a record. `isNew`: the caller knows the profile has no row with its
-    /// id (a plain insert, which fails rather than replace one). `encodedData`: the compact JSON
-    /// text of `record.data`, when the caller has it (the store writes it, not its own).
+    /// Inserts or replaces a record. `isNew`: the caller takes the profile to have no row with
+    /// its id (a plain insert, which fails rather than replace one: the write then throws
+    /// ``KeyAlreadyStored``, at the latest when its body returns). `encodedData`: the compact
+    /// JSON text of `record.data`, when the caller has it (the store writes it, not its own).
     func saveRecord(_ record: StoredRecord, isNew: Bool, encodedData: String?) throws
-    /// Stores an op's result under its op id.
+    /// Stores an op's result under its op id, which must be new: else the write throws
+    /// ``KeyAlreadyStored``, at the latest when its body returns.
     func saveOpResult(_ result: StoredOpResult) throws
     /// Logs a conflict; returns its id.
     func logConflict(_ profileId: String, _ conflict: StoredConflict) throws -> Int64

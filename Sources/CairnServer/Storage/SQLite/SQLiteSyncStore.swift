@@ -487,8 +487,7 @@ public final class SQLiteSyncStore: SyncStore {
                 // Before GRDB (or the group) rolls the transaction back, the thread lets go of
                 // the connection. An insert that failed is the cause, whatever the body threw
                 // after it (an atomic batch's rollback would otherwise answer as a refusal).
-                if let insertFailure = transaction.abandonWrites() { throw insertFailure }
-                throw error
+                throw Self.storeError(transaction.abandonWrites() ?? error)
             }
             return (value, transaction.deletedProfile)
         }
@@ -513,6 +512,13 @@ public final class SQLiteSyncStore: SyncStore {
         }
         if deletedProfile { self.profileRefs.invalidateAll() }
         return value
+    }
+
+    /// A sync write's error as the store throws it: the primary key of a row inserted as new
+    /// (a record, an op result) already taken is ``KeyAlreadyStored``.
+    static func storeError(_ error: any Error) -> any Error {
+        guard let database = error as? DatabaseError, database.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY else { return error }
+        return KeyAlreadyStored(database)
     }
 
     /// The fewest ops of a push whose inserts run on a thread of their own: below it, starting
