@@ -43,6 +43,14 @@ struct BenchHTTP: Sendable {
         _ method: String, _ path: String, query: [URLQueryItem] = [], body: Data? = nil,
         contentType: String = "application/json", headers: [String: String] = [:]
     ) async throws -> HTTPAnswer {
+        try await self.connection.exchange(self.request(method, path, query: query, body: body, contentType: contentType, headers: headers))
+    }
+
+    /// The bytes of one request, for ``send(_:)``.
+    func request(
+        _ method: String, _ path: String, query: [URLQueryItem] = [], body: Data? = nil,
+        contentType: String = "application/json", headers: [String: String] = [:]
+    ) -> [UInt8] {
         var target = "/" + path
         if !query.isEmpty {
             var components = URLComponents()
@@ -54,7 +62,23 @@ struct BenchHTTP: Sendable {
         if let body { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
-        return try await self.connection.exchange(Array(head.utf8) + (body.map(Array.init) ?? []))
+        return Array(head.utf8) + (body.map(Array.init) ?? [])
+    }
+
+    /// Sends requests built by ``request(_:_:query:body:contentType:headers:)`` one after the
+    /// other, each once the answer of the one before has come, and requires `status` of each.
+    /// They go from one thread in one loop, as a device's sync loop sends its batches: no hop
+    /// between threads per request, which on this 2-core machine cost the client about a tenth
+    /// of a millisecond per exchange, counted into the server's time (docs/benchmarks.md,
+    /// session 23).
+    func send(_ requests: [[UInt8]], expecting status: Int, budget: Budget) async throws -> [HTTPAnswer] {
+        let answers = try await self.connection.exchange(requests, deadline: budget.deadline)
+        guard answers.count == requests.count else { throw BenchError.overBudget(budget.workload) }
+        for answer in answers where answer.status != status {
+            let start = String(decoding: answer.body.prefix(300), as: UTF8.self)
+            throw BenchError.unexpected("a request of a sequence answered \(answer.status), expected \(status): \(start)")
+        }
+        return answers
     }
 
     /// Sends one request and requires `status`; otherwise throws with the answer's start.

@@ -38,6 +38,26 @@ final class HTTPConnection: @unchecked Sendable {
         }
     }
 
+    /// Sends `requests` one after the other, each once the answer of the one before has come,
+    /// all on the connection's queue in one turn. Stops early, with the answers so far, once
+    /// `deadline` has passed.
+    func exchange(_ requests: [[UInt8]], deadline: ContinuousClock.Instant) async throws -> [HTTPAnswer] {
+        try await withCheckedThrowingContinuation { continuation in
+            self.queue.async {
+                continuation.resume(
+                    with: Result {
+                        var answers: [HTTPAnswer] = []
+                        answers.reserveCapacity(requests.count)
+                        for request in requests {
+                            if ContinuousClock.now > deadline { break }
+                            answers.append(try self.exchangeNow(request))
+                        }
+                        return answers
+                    })
+            }
+        }
+    }
+
     private func exchangeNow(_ request: [UInt8]) throws -> HTTPAnswer {
         // Between requests the socket has nothing to read, unless the server closed it (idle timeout).
         if self.socket >= 0, self.isReadable { self.disconnect() }

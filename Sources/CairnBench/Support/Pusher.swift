@@ -4,9 +4,9 @@ import Foundation
 /// (``prepare(_:batchSize:)``) before the clock starts and answers are checked
 /// (``verify(_:of:)``) after it stops, so the timed section is only the HTTP exchanges.
 struct Pusher: Sendable {
-    /// Encoded push bodies and the number of ops in each.
+    /// Encoded push requests and the number of ops in each.
     struct Batches: Sendable {
-        let bodies: [Data]
+        let requests: [[UInt8]]
         let counts: [Int]
     }
 
@@ -26,17 +26,14 @@ struct Pusher: Sendable {
         let bodies = try starts.map { start in
             try encoder.encode(Wire.Push(clientId: self.clientId, operations: Array(operations[start..<min(start + batchSize, operations.count)])))
         }
-        return Batches(bodies: bodies, counts: starts.map { min(batchSize, operations.count - $0) })
+        return Batches(
+            requests: bodies.map { self.http.request("POST", "api/sync/push", body: $0) },
+            counts: starts.map { min(batchSize, operations.count - $0) })
     }
 
-    /// Sends the batches in order, one at a time.
+    /// Sends the batches in order, one at a time, from one thread (``BenchHTTP/send(_:expecting:budget:)``).
     func send(_ batches: Batches, budget: Budget) async throws -> [HTTPAnswer] {
-        var answers: [HTTPAnswer] = []
-        for body in batches.bodies {
-            try budget.check()
-            answers.append(try await self.http.expect(200, "POST", "api/sync/push", body: body))
-        }
-        return answers
+        try await self.http.send(batches.requests, expecting: 200, budget: budget)
     }
 
     /// Requires every op of every batch `applied`; returns the profile's cursor after the last.
