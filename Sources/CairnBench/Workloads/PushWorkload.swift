@@ -7,13 +7,6 @@ struct PushWorkload {
     let clients: Int
 
     func run(_ client: BenchHTTP, server: ServerUnderTest, budget: Budget) async throws -> [Figure] {
-        // Untimed, the same pushes into an account of their own first, as the raw baseline
-        // inserts its short rows into a database of its own before the measured ones: the timed
-        // pushes then meet a server past its first requests (its threads started, its statements
-        // prepared, its WAL file grown), not a cold one.
-        let warmUp = Pusher(http: try await BenchHTTP(baseURL: client.baseURL).registerAccount("push-warm-up"), clientId: "bench-push-warm-up")
-        _ = try await warmUp.push(Pusher.creates("p", 0..<self.records), batchSize: self.batchSize, budget: budget)
-
         let single = Pusher(http: try await client.registerAccount("push"), clientId: RawBaseline.clientId)
         let cpuBefore = server.cpuSeconds
         let (elapsed, _) = try await single.push(Pusher.creates("p", 0..<self.records), batchSize: self.batchSize, budget: budget)
