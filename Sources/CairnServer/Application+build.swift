@@ -43,7 +43,7 @@ public func makeServer(configuration: ServerConfiguration, logger: Logger? = nil
         auth: auth, metrics: metrics, logger: logger, maxConnectionsPerUser: configuration.maxWebSocketsPerUser,
         sweepInterval: .milliseconds(Int(configuration.webSocketSweepSeconds * 1000))
     )
-    let engine = SyncEngine(store: store, clock: configuration.clock, limits: configuration.limits, notifier: hub, logger: logger)
+    let engine = SyncEngine(store: store, clock: configuration.clock, limits: configuration.limits, notifier: hub, logger: logger, metrics: metrics)
     return CairnServerComponents(
         configuration: configuration, store: store, metrics: metrics, engine: engine, hub: hub,
         queue: QueueProcessor(engine: engine, store: store, clock: configuration.clock, logger: logger),

@@ -1,6 +1,7 @@
 import CairnCore
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import CairnServer
@@ -28,22 +29,35 @@ struct AssumedNewIdsTests {
         }
 
         func push(_ ops: [SyncOperation]) async throws -> [OperationResult] {
-            try await self.engine.push(PushRequest(profileId: "p", clientId: "device", operations: ops)).results
+            try await self.outcome(ops).results
         }
 
-        /// Every record of the profile (tombstones too), without the HLC stamps a push that ran
-        /// twice took twice.
-        func records() async throws -> [String] {
+        func outcome(_ ops: [SyncOperation], cursor: Int64? = nil) async throws -> PushOutcome {
+            var request = PushRequest(profileId: "p", clientId: "device", operations: ops)
+            request.cursor = cursor
+            return try await self.engine.push(request)
+        }
+
+        /// Every record of the profile (tombstones too); with `stamps`, their HLC stamps too
+        /// (the same on two servers only when every op carries its own).
+        func records(stamps: Bool = false) async throws -> [String] {
             try await self.store.read { reader in
                 try ["bookmarks", "notes"].flatMap { collection in
-                    try reader.allRecords("p", collection, includeDeleted: true).map { record in
-                        "\(record.collection)/\(record.id) v\(record.version) c\(record.createdSeq) deleted=\(record.deleted) "
-                            + "parent=\(record.parentId ?? "-") position=\(record.position ?? "-") by=\(record.clientId ?? "-") "
-                            + "at=\(record.createdAt),\(record.updatedAt) "
-                            + record.data.keys.sorted().map { "\($0)=\(record.data[$0]!.jsonText)" }.joined(separator: ",")
-                    }
+                    try reader.allRecords("p", collection, includeDeleted: true).map { record in Self.line(record, stamps: stamps) }
                 }.sorted()
             }
+        }
+
+        static func line(_ record: StoredRecord, stamps: Bool) -> String {
+            let head = "\(record.collection)/\(record.id) v\(record.version) c\(record.createdSeq) deleted=\(record.deleted) "
+            let place = "parent=\(record.parentId ?? "-") position=\(record.position ?? "-") by=\(record.clientId ?? "-") "
+            let times = "at=\(record.createdAt),\(record.updatedAt) "
+            let data: String = record.data.keys.sorted().map { key in "\(key)=\(record.data[key]!.jsonText)" }.joined(separator: ",")
+            guard stamps else { return head + place + times + data }
+            let fields: [String] = record.fieldStamps.keys.sorted().map { key in
+                "\(key)@\(record.fieldStamps[key]!)|\(record.fieldVersions[key] ?? -1)"
+            }
+            return head + place + times + data + " hlc=\(record.hlc) " + fields.joined(separator: ",")
         }
 
         func remove() { self.directory.remove() }
@@ -119,6 +133,17 @@ struct AssumedNewIdsTests {
         #expect(try await harness.records().count == 4 + 2 + 99)
     }
 
+    /// A push of creates refused before its ops (a cursor ahead of the profile, `410`) is
+    /// refused once: only a taken key or an op not applied runs a push again.
+    @Test func aPushRefusedBeforeItsOpsIsNotRunAgain() async throws {
+        let harness = try await Harness(assumingNew: true)
+        defer { harness.remove() }
+        let ops = (0..<20).map { Self.bookmark("b\($0)", op: "op-\($0)") }
+        await #expect(throws: CairnError.self) { try await harness.outcome(ops, cursor: 1_000) }
+        #expect(harness.engine.pushesRunAgain == 0)
+        #expect(try await harness.records().count == 0)
+    }
+
     /// A push queued behind a held writer shares a transaction with others: when its attempt is
     /// rolled back (to its savepoint), theirs commit, and it runs again on its own.
     @Test func aResentPushInAGroupRunsAgainAndTheOthersCommit() async throws {
@@ -133,6 +158,7 @@ struct AssumedNewIdsTests {
             return try await (again, fresh)
         }
 
+        #expect(harness.store.writeGroups.sharedCommits.load(ordering: .relaxed) == 1)
         #expect(again.allSatisfy { $0.status == .duplicate })
         #expect(fresh.allSatisfy { $0.status == .applied })
         #expect(harness.engine.pushesRunAgain == 1)
@@ -155,12 +181,16 @@ struct AssumedNewIdsTests {
         var generator = BatchGenerator()
         for round in 0..<60 {
             let ops = generator.batch(round: round, using: &random)
-            let expected = try await reading.push(ops)
-            let actual = try await assuming.push(ops)
-            #expect(actual.map(Self.summary) == expected.map(Self.summary), "round \(round)")
-            generator.learn(ops, expected)
+            let expected = try await reading.outcome(ops)
+            let actual = try await assuming.outcome(ops)
+            #expect(actual.results.map(Self.summary) == expected.results.map(Self.summary), "round \(round)")
+            #expect(actual.previousSequence == expected.previousSequence, "round \(round)")
+            #expect(actual.sequence == expected.sequence, "round \(round)")
+            #expect(actual.touched == expected.touched, "round \(round)")
+            generator.learn(ops, expected.results)
         }
-        let (mine, theirs) = (try await assuming.records(), try await reading.records())
+        // Every op carried its own HLC stamp, so the records' stamps compare too.
+        let (mine, theirs) = (try await assuming.records(stamps: true), try await reading.records(stamps: true))
         #expect(mine == theirs, "\(Set(mine).symmetricDifference(theirs).sorted().prefix(6))")
         #expect(try await assuming.engine.sequence(profileId: "p") == reading.engine.sequence(profileId: "p"))
         // Both paths were taken: batches of new ids committed at once, the others ran again.
@@ -184,6 +214,15 @@ struct BatchGenerator {
         return "\(prefix)\(self.next)"
     }
 
+    /// `op` with a stamp of its own (the device's clock, a millisecond per op, within the
+    /// server's allowed drift), so that both servers store the same stamps.
+    private mutating func stamped(_ op: SyncOperation) -> SyncOperation {
+        var op = op
+        self.next += 1
+        op.hlc = HLC(wall: 1_795_000_000_000 + Int64(self.next), node: "device")
+        return op
+    }
+
     mutating func batch(round: Int, using random: inout SplitMix64) -> [SyncOperation] {
         // Every fifth batch deletes a few records (tombstones for later creates): not creates
         // only, so both servers read.
@@ -191,24 +230,24 @@ struct BatchGenerator {
             return (0..<2).map { _ in
                 let id = self.liveBookmarks.remove(at: random.below(self.liveBookmarks.count))
                 self.tombstones.append(id)
-                return SyncOperation(opId: self.fresh("del-"), type: .delete, id: id)
+                return self.stamped(SyncOperation(opId: self.fresh("del-"), type: .delete, id: id))
             }
         }
         let count = 2 + random.below(39)  // below and above the write-behind's 16
         var ops: [SyncOperation] = []
-        for _ in 0..<count { ops.append(self.newCreate(using: &random, laterParents: [])) }
+        for _ in 0..<count { ops.append(self.stamped(self.newCreate(using: &random))) }
         // Half the batches are new ids only; the others get one to three ops the reads would see.
         if random.below(2) == 1 {
             for _ in 0..<(1 + random.below(3)) {
                 let position = random.below(ops.count + 1)
-                guard let tricky = self.tricky(in: ops, at: position, using: &random) else { continue }
-                ops.insert(tricky, at: position)
+                guard let (tricky, isCopy) = self.tricky(in: ops, at: position, using: &random) else { continue }
+                ops.insert(isCopy ? tricky : self.stamped(tricky), at: position)
             }
         }
         return ops
     }
 
-    private mutating func newCreate(using random: inout SplitMix64, laterParents: [String]) -> SyncOperation {
+    private mutating func newCreate(using random: inout SplitMix64) -> SyncOperation {
         let opId = self.fresh("op-")
         switch random.below(4) {
         case 0:
@@ -222,37 +261,54 @@ struct BatchGenerator {
         }
     }
 
-    /// An op whose id, op id or parent the reads would find, or that is refused.
-    private mutating func tricky(in ops: [SyncOperation], at position: Int, using random: inout SplitMix64) -> SyncOperation? {
+    /// An op whose id, op id or parent the reads would find, or that is refused; `isCopy` when
+    /// it is an op sent before (kept as it was, its stamp included).
+    private mutating func tricky(in ops: [SyncOperation], at position: Int, using random: inout SplitMix64) -> (SyncOperation, isCopy: Bool)? {
         let opId = self.fresh("op-")
-        switch random.below(10) {
+        switch random.below(13) {
         case 0:  // a known live bookmark created again: an update
             guard let id = self.liveBookmarks.randomElement(using: &random) else { return nil }
-            return AssumedNewIdsTests.bookmark(id, op: opId, title: "again \(opId)")
+            return (AssumedNewIdsTests.bookmark(id, op: opId, title: "again \(opId)"), false)
         case 1:  // a tombstone created again: revived
             guard let id = self.tombstones.randomElement(using: &random) else { return nil }
-            return AssumedNewIdsTests.bookmark(id, op: opId, title: "revived \(opId)")
+            return (AssumedNewIdsTests.bookmark(id, op: opId, title: "revived \(opId)"), false)
         case 2:  // a known folder created again as a bookmark: refused
             guard let id = self.folders.filter({ !Bookmark.isRoot($0) }).randomElement(using: &random) else { return nil }
-            return AssumedNewIdsTests.bookmark(id, op: opId)
+            return (AssumedNewIdsTests.bookmark(id, op: opId), false)
         case 3:  // an op sent before, unchanged: a duplicate
-            return self.pastOps.randomElement(using: &random)
+            return self.pastOps.randomElement(using: &random).map { ($0, true) }
         case 4:  // an op id sent before, with another payload: refused
             guard let past = self.pastOps.randomElement(using: &random) else { return nil }
-            return AssumedNewIdsTests.bookmark(self.fresh("b"), op: past.opId)
+            return (AssumedNewIdsTests.bookmark(self.fresh("b"), op: past.opId), false)
         case 5:  // an op id twice in this batch
             guard position > 0 else { return nil }
-            return ops[random.below(position)]
+            return (ops[random.below(position)], true)
         case 6:  // a known folder created again (an update), after ops that put bookmarks in it
             guard let id = self.folders.filter({ !Bookmark.isRoot($0) }).randomElement(using: &random) else { return nil }
-            return SyncOperation(opId: opId, type: .create, id: id, data: ["title": "F again", "isFolder": true], parentId: "other")
+            return (SyncOperation(opId: opId, type: .create, id: id, data: ["title": "F again", "isFolder": true], parentId: "other"), false)
         case 7:  // a known note upserted
             guard let id = self.notes.randomElement(using: &random) else { return nil }
-            return SyncOperation(opId: opId, type: .upsert, collection: "notes", id: id, data: ["text": "upserted"])
+            return (SyncOperation(opId: opId, type: .upsert, collection: "notes", id: id, data: ["text": "upserted"]), false)
         case 8:  // an invalid id
-            return AssumedNewIdsTests.bookmark("not valid!", op: opId)
+            return (AssumedNewIdsTests.bookmark("not valid!", op: opId), false)
+        case 9:  // a new bookmark placed after a known one, or before one of this batch (known or not)
+            var op = AssumedNewIdsTests.bookmark(self.fresh("b"), op: opId)
+            let earlier = ops.prefix(position).compactMap { $0.collection == "bookmarks" ? $0.id : nil }
+            if random.below(2) == 0 || earlier.isEmpty {
+                op.afterId = self.liveBookmarks.randomElement(using: &random) ?? "b1"
+            } else {
+                op.beforeId = earlier[random.below(earlier.count)]
+            }
+            return (op, false)
+        case 10:  // a new bookmark at an index of `other`
+            var op = AssumedNewIdsTests.bookmark(self.fresh("b"), op: opId)
+            op.index = random.below(4)
+            return (op, false)
+        case 11:  // a note with the id of a known bookmark: another collection, another record
+            guard let id = self.liveBookmarks.randomElement(using: &random) else { return nil }
+            return (SyncOperation(opId: opId, type: .create, collection: "notes", id: id, data: ["text": "same id"]), false)
         default:  // a root created: refused, or an update of it when it exists
-            return AssumedNewIdsTests.bookmark("toolbar", op: opId)
+            return (AssumedNewIdsTests.bookmark("toolbar", op: opId), false)
         }
     }
 

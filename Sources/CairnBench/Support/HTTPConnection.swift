@@ -40,8 +40,8 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Sends `requests` one after the other, each once the answer of the one before has come,
     /// all on the connection's queue in one turn. Stops early, with the answers so far, once
-    /// `deadline` has passed.
-    func exchange(_ requests: [[UInt8]], deadline: ContinuousClock.Instant) async throws -> [HTTPAnswer] {
+    /// `deadline` has passed or after an answer whose status is not `status`.
+    func exchange(_ requests: [[UInt8]], expecting status: Int, deadline: ContinuousClock.Instant) async throws -> [HTTPAnswer] {
         try await withCheckedThrowingContinuation { continuation in
             self.queue.async {
                 continuation.resume(
@@ -50,7 +50,9 @@ final class HTTPConnection: @unchecked Sendable {
                         answers.reserveCapacity(requests.count)
                         for request in requests {
                             if ContinuousClock.now > deadline { break }
-                            answers.append(try self.exchangeNow(request))
+                            let answer = try self.exchangeNow(request)
+                            answers.append(answer)
+                            if answer.status != status { break }
                         }
                         return answers
                     })

@@ -32,13 +32,19 @@ public struct SyncEngine: Sendable {
     /// Pushes whose attempt without the reads was rolled back and run again (for tests).
     var pushesRunAgain: Int { self.counters.runAgain.load(ordering: .relaxed) }
     private let counters = Counters()
+    /// Where `/metrics` counts them too (none in tests that build an engine alone).
+    let metrics: ServerMetrics?
 
     private final class Counters: Sendable {
         let runAgain = Atomic<Int>(0)
     }
 
-    init(store: any SyncStore, clock: ServerClock, limits: Limits, notifier: any ChangeNotifier, logger: Logger, maxClockDrift: Int64 = 60_000) {
+    init(
+        store: any SyncStore, clock: ServerClock, limits: Limits, notifier: any ChangeNotifier, logger: Logger, maxClockDrift: Int64 = 60_000,
+        metrics: ServerMetrics? = nil
+    ) {
         self.store = store
+        self.metrics = metrics
         self.clock = clock
         self.hlc = ServerHLC(clock: clock, maxDrift: maxClockDrift)
         self.limits = limits
@@ -77,6 +83,7 @@ public struct SyncEngine: Sendable {
                     outcome = try await self.apply(request, hashes: hashes, assumingNew: true)
                 } catch let error where error is KeyAlreadyStored || error is NotAllNew {
                     self.counters.runAgain.add(1, ordering: .relaxed)
+                    self.metrics?.pushesRunAgain.increment()
                     outcome = try await self.apply(request, hashes: hashes, assumingNew: false)
                 }
             } else {
@@ -128,6 +135,8 @@ public struct SyncEngine: Sendable {
         let clock = self.clock
         let hlc = self.hlc
         let limits = self.limits
+        // The ops' own reads of the records come first for these: see `createsOnly`.
+        precondition(!assumingNew || !(request.requireLiveRecords || request.returnRecords || request.atomic), "a push that reads before its ops taking its ids for new")
         return try await self.store.write(profileId: request.profileId, operations: request.operations.count) { tx in
             // Timestamps are taken under the write lock, so they follow commit order.
             let now = clock.nowMilliseconds

@@ -7,6 +7,10 @@ public final class ServerMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     let authFailures: Counter
     let rateLimited: Counter
+    /// Pushes of creates whose attempt taking their ids for new was rolled back and run again
+    /// with the reads (``SyncEngine/assumesNewIds``): resent pushes, creates of known ids, and
+    /// batches with a refused op. Each costs a second transaction.
+    let pushesRunAgain: Counter
 
     init() {
         self.authFailures = self.registry.makeCounter(
@@ -14,6 +18,11 @@ public final class ServerMetrics: Sendable {
         )
         self.rateLimited = self.registry.makeCounter(
             descriptor: .init(namespace: "cairn", metricName: "rate_limited", unitName: "total", helpText: "Requests answered 429")
+        )
+        self.pushesRunAgain = self.registry.makeCounter(
+            descriptor: .init(
+                namespace: "cairn", metricName: "pushes_run_again", unitName: "total",
+                helpText: "Pushes of creates run a second time, with their reads, because an id was not new")
         )
     }
 
