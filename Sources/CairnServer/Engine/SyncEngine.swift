@@ -115,8 +115,9 @@ public struct SyncEngine: Sendable {
     }
 
     /// Whether a push may first run taking its ids for new (`assumesNewIds`): more than one op,
-    /// each a create (or upsert) naming its id, and nothing that reads the records before the
-    /// ops do (an atomic batch, `If-Match`, the non-sync path's deduplication, returned records).
+    /// each a create (or upsert) naming its id, not atomic (one refused op rolls it back whole,
+    /// and it answers with every op's result), and nothing that reads the records besides the
+    /// ops (`If-Match`, the non-sync path's deduplication, returned records).
     static func createsOnly(_ request: PushRequest) -> Bool {
         guard request.operations.count > 1, !request.atomic, !request.requireLiveRecords, !request.deduplicateCreates, !request.returnRecords
         else { return false }
