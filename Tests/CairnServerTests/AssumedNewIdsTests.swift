@@ -1,6 +1,8 @@
 import CairnCore
 import Foundation
+import HummingbirdTesting
 import Logging
+import NIOCore
 import Synchronization
 import Testing
 
@@ -142,6 +144,23 @@ struct AssumedNewIdsTests {
         await #expect(throws: CairnError.self) { try await harness.outcome(ops, cursor: 1_000) }
         #expect(harness.engine.pushesRunAgain == 0)
         #expect(try await harness.records().count == 0)
+    }
+
+    /// Through the real router: a device resends a push whose answer it lost; the resend answers
+    /// `duplicate` op by op, and `/metrics` counts the push run again.
+    @Test func aResentPushOverRESTIsADuplicateAndCountedInMetrics() async throws {
+        try await withTestServer { client, _ in
+            let device = try await Device.register(client, "resend@example.com")
+            let ops = (0..<30).map { Self.bookmark("r\($0)", op: "resend-\($0)") }
+            let first = try await device.push(ops)
+            let again = try await device.push(ops)
+            #expect(first.results.allSatisfy { $0.status == .applied })
+            #expect(again.results.map(\.status) == Array(repeating: .duplicate, count: 30))
+            #expect(again.results.map(\.version) == first.results.map(\.version))
+            #expect(again.cursor == first.cursor)
+            let metrics = String(buffer: try await client.get("/metrics").body)
+            #expect(metrics.contains("cairn_pushes_run_again_total 1"))
+        }
     }
 
     /// A push queued behind a held writer shares a transaction with others: when its attempt is
