@@ -66,12 +66,11 @@ struct BenchHTTP: Sendable {
     }
 
     /// Sends requests built by ``request(_:_:query:body:contentType:headers:)`` one after the
-    /// other, each once the answer of the one before has come, and requires `status` of each.
-    /// They go from one thread in one loop, as a device's sync loop sends its batches: no hop
-    /// between threads per request, which on this 2-core machine cost the client about a tenth
-    /// of a millisecond per exchange, counted into the server's time (docs/benchmarks.md,
-    /// session 23).
-    /// The sequence stops at the first answer of another status, which is reported with its place.
+    /// other, each once the answer of the one before has come, and requires `status` of each:
+    /// the sequence stops at the first answer of another status, reported with its place. They
+    /// go from one thread in one loop, as a device's sync loop sends its batches: no hop between
+    /// threads per request, which on this 2-core machine cost the client about a tenth of a
+    /// millisecond per exchange, counted into the server's time (docs/benchmarks.md, session 23).
     func send(_ requests: [[UInt8]], expecting status: Int, budget: Budget) async throws -> [HTTPAnswer] {
         let answers = try await self.connection.exchange(requests, expecting: status, deadline: budget.deadline)
         if let last = answers.last, last.status != status {

@@ -33,30 +33,31 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Sends one complete request and reads its answer.
     func exchange(_ request: [UInt8]) async throws -> HTTPAnswer {
-        try await withCheckedThrowingContinuation { continuation in
-            self.queue.async { continuation.resume(with: Result { try self.exchangeNow(request) }) }
-        }
+        try await self.onQueue { try self.exchangeNow(request) }
     }
 
     /// Sends `requests` one after the other, each once the answer of the one before has come,
     /// all on the connection's queue in one turn. Stops early, with the answers so far, once
     /// `deadline` has passed or after an answer whose status is not `status`.
     func exchange(_ requests: [[UInt8]], expecting status: Int, deadline: ContinuousClock.Instant) async throws -> [HTTPAnswer] {
-        try await withCheckedThrowingContinuation { continuation in
-            self.queue.async {
-                continuation.resume(
-                    with: Result {
-                        var answers: [HTTPAnswer] = []
-                        answers.reserveCapacity(requests.count)
-                        for request in requests {
-                            if ContinuousClock.now > deadline { break }
-                            let answer = try self.exchangeNow(request)
-                            answers.append(answer)
-                            if answer.status != status { break }
-                        }
-                        return answers
-                    })
+        try await self.onQueue {
+            var answers: [HTTPAnswer] = []
+            answers.reserveCapacity(requests.count)
+            for request in requests {
+                if ContinuousClock.now > deadline { break }
+                let answer = try self.exchangeNow(request)
+                answers.append(answer)
+                if answer.status != status { break }
             }
+            return answers
+        }
+    }
+
+    /// Runs `work` on the connection's queue (where every use of the socket runs) and returns
+    /// its value to the caller's task.
+    private func onQueue<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            self.queue.async { continuation.resume(with: Result { try work() }) }
         }
     }
 

@@ -136,8 +136,7 @@ public struct SyncEngine: Sendable {
         let clock = self.clock
         let hlc = self.hlc
         let limits = self.limits
-        // The ops' own reads of the records come first for these: see `createsOnly`.
-        precondition(!assumingNew || !(request.requireLiveRecords || request.returnRecords || request.atomic), "a push that reads before its ops taking its ids for new")
+        precondition(!assumingNew || Self.createsOnly(request), "only a push of creates may take its ids for new")
         return try await self.store.write(profileId: request.profileId, operations: request.operations.count) { tx in
             // Timestamps are taken under the write lock, so they follow commit order.
             let now = clock.nowMilliseconds
