@@ -222,4 +222,14 @@ struct HTTPBehaviourTests {
             #expect(document["paths"]?["/api/auth/login"]?["post"] != nil)
         }
     }
+
+    @Test func theRequestLogWritesDurationsInMillisecondsWithTwoDecimals() {
+        #expect(RequestLogMiddleware<CairnRequestContext>.milliseconds(.zero) == "0.00")
+        #expect(RequestLogMiddleware<CairnRequestContext>.milliseconds(.nanoseconds(4_999)) == "0.00")
+        #expect(RequestLogMiddleware<CairnRequestContext>.milliseconds(.nanoseconds(5_000)) == "0.01")
+        #expect(RequestLogMiddleware<CairnRequestContext>.milliseconds(.microseconds(1_500)) == "1.50")
+        #expect(RequestLogMiddleware<CairnRequestContext>.milliseconds(.microseconds(12_345)) == "12.35")
+        #expect(RequestLogMiddleware<CairnRequestContext>.milliseconds(.microseconds(99_996)) == "100.00")
+        #expect(RequestLogMiddleware<CairnRequestContext>.milliseconds(.seconds(3) + .microseconds(70)) == "3000.07")
+    }
 }

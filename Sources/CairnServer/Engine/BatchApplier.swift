@@ -20,7 +20,8 @@ final class BatchApplier {
     let keepsResults: Bool
     /// The profile sequence; each change takes the next value.
     var seq: Int64
-    /// Whether the bookmark roots were checked in this batch.
+    /// Whether the bookmark roots were checked in this batch, or known to be committed before it
+    /// (``ProfileRoots``).
     var rootsEnsured = false
     /// Each record this batch changed, with its version before the batch (0 when created).
     var touched: [RecordKey: Int64] = [:]

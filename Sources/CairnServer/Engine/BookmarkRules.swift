@@ -54,7 +54,8 @@ struct BookmarkRules {
 
     // MARK: Roots
 
-    /// Creates the canonical roots of the profile if they are missing (once per batch).
+    /// Creates the canonical roots of the profile if they are missing (once per batch, and not at
+    /// all once a push saw them committed: ``ProfileRoots``).
     func ensureRoots() throws {
         guard !self.applier.rootsEnsured else { return }
         self.applier.rootsEnsured = true

@@ -64,6 +64,9 @@ public struct PushOutcome: Sendable {
     public var touched: [RecordKey: Int64] = [:]
     /// With `returnRecords`: each op's record after the batch (absent when it does not exist).
     public var records: [RecordKey: StoredRecord] = [:]
+    /// Whether the transaction read or created every bookmark root (``ProfileRoots``): set only
+    /// when it ended with them there, as a refused op's savepoint takes back roots it created.
+    var rootsEnsured = false
 
     /// The records this push changed that also carry changes newer than `cursor` from elsewhere.
     public func recordsWithUnseenChanges(since cursor: Int64) -> [RecordKey] {

@@ -29,6 +29,7 @@ extension SyncEngine {
             try tx.markProfileDeleted(profileId, at: now)
             return applier.seq
         }
+        self.profileRoots.forget(profileId)
         self.notifier.profileChanged(profileId: profileId, sequence: sequence, originClientId: clientId)
     }
 

@@ -25,15 +25,24 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func log(_ request: Request, route: String?, status: Int?, start: ContinuousClock.Instant, logger: Logger) {
         let elapsed = ContinuousClock.now - start
-        let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
         logger.info(
             "request",
             metadata: [
                 "http.method": .string(request.method.rawValue),
                 "http.route": .string(route ?? "(no route)"),
                 "http.status": .string(status.map(String.init) ?? "error"),
-                "duration.ms": .string(String(format: "%.2f", milliseconds)),
+                "duration.ms": .string(Self.milliseconds(elapsed)),
             ]
         )
+    }
+
+    /// `elapsed` in milliseconds with two decimals, rounded (`"12.35"`). Written with integers:
+    /// `String(format:)` was a third of this line's cost, and the line is written per request.
+    static func milliseconds(_ elapsed: Duration) -> String {
+        let (seconds, attoseconds) = elapsed.components
+        // Hundredths of a millisecond: 10^13 attoseconds each.
+        let hundredths = max(0, seconds) * 100_000 + (max(0, attoseconds) + 5_000_000_000_000) / 10_000_000_000_000
+        let fraction = hundredths % 100
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }
 }
