@@ -58,4 +58,22 @@ const char *cairn_errmsg(struct sqlite3 *connection);
 /// package's one C module.
 void cairn_malloc_trim(void);
 
+/// WAL checkpoints off the writer's path (see CSQLiteTuning.c): replaces the automatic checkpoint
+/// of `writer` (call on its thread, before it writes) with a WAL hook that, past `threshold` frames,
+/// has a thread of its own (started then, with a connection of its own) copy the log with PASSIVE
+/// checkpoints; the writer copies the last `slack` frames itself, and checkpoints inline from
+/// `hard_limit` frames on. Returns NULL (and installs nothing) for an in-memory or temporary
+/// database, or when out of memory. The state lives as long as the process: the hook may run
+/// until the writer connection closes.
+struct cairn_wal_background;
+struct cairn_wal_background *cairn_wal_background_install(struct sqlite3 *writer, int threshold, int slack, int hard_limit);
+/// Ends the thread (after the pass under way, closing its connection); from then on the writer
+/// checkpoints inline past `threshold`, as SQLite does by default.
+void cairn_wal_background_stop(struct cairn_wal_background *state);
+/// For tests: the thread's PASSIVE passes, the writer's own checkpoints, the largest log seen after
+/// a commit, and the log after the last commit (frames).
+void cairn_wal_background_counts(
+    struct cairn_wal_background *state, long long *background_passes, long long *inline_checkpoints, int *max_frames, int *frames
+);
+
 #endif
