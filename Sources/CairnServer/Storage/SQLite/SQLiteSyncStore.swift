@@ -42,17 +42,20 @@ public final class SQLiteSyncStore: SyncStore {
         let state: OpaquePointer
     }
 
-    /// When the WAL is copied into the database file, in frames (pages) of the log.
+    /// When the WAL is copied into the database file, in frames (pages of 4 KiB) of the log.
     struct WALCheckpoints {
-        /// From this size on, a thread copies the log (SQLite's own automatic checkpoint runs
-        /// inside the commit that reaches 1,000).
-        var threshold: Int32 = 1_000
+        /// From this size on (16 MB), a thread copies the log. SQLite's own automatic checkpoint
+        /// runs inside the commit that reaches 1,000; at 4,000 the writer's share (the last
+        /// frames, below) comes four times less often: with four clients, 6% more creates per
+        /// second than at 1,000 (docs/benchmarks.md, session 24).
+        var threshold: Int32 = 4_000
         /// The writer copies the last frames itself once the thread has copied all but these,
-        /// so that the log starts over (about four pushes of 100 creates).
+        /// so that the log starts over (about four pushes of 100 creates). A thread that
+        /// copies it all while the writer is idle (one client) leaves the writer nothing.
         var slack: Int32 = 256
-        /// From this size on (the thread fell behind), the writer checkpoints inside its
-        /// commits, as SQLite does by default: about 40 MB of log.
-        var hardLimit: Int32 = 10_000
+        /// From this size on (64 MB: the thread fell behind, or could not start), the writer
+        /// checkpoints inside its commits, as SQLite does by default.
+        var hardLimit: Int32 = 16_000
     }
 
     /// Opens (creating if needed) the database at `path`.
@@ -91,7 +94,8 @@ public final class SQLiteSyncStore: SyncStore {
         try self.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         // The automatic checkpoint copied the whole log inside one commit in 17 (pushes of 100
         // creates), and every push waited for it: on a thread of its own, one client pushes
-        // about 15% more creates per second (docs/benchmarks.md, session 24).
+        // about 7% more creates per second, four clients about 11% (docs/benchmarks.md,
+        // session 24).
         self.walCheckpoints = try self.pool.writeWithoutTransaction { db in
             cairn_wal_background_install(db.sqliteConnection, walCheckpoints.threshold, walCheckpoints.slack, walCheckpoints.hardLimit)
         }.map(WALCheckpointThread.init(state:))
