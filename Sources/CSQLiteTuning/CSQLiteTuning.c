@@ -503,7 +503,6 @@ struct cairn_wal_background {
     _Atomic long long background_passes;
     _Atomic long long inline_checkpoints;
     sem_t wake;
-    pthread_t thread;
 };
 
 static void cairn_wal_inline_checkpoint(struct cairn_wal_background *state, sqlite3 *db, const char *name) {
@@ -562,10 +561,11 @@ static int cairn_wal_background_hook(void *argument, sqlite3 *db, const char *na
     }
     if (!state->thread_started) {
         state->thread_started = 1;
+        pthread_t thread;
         pthread_attr_t attributes;
         pthread_attr_init(&attributes);
         pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&state->thread, &attributes, cairn_wal_background_run, state) != 0) atomic_store(&state->stopped, 1);
+        if (pthread_create(&thread, &attributes, cairn_wal_background_run, state) != 0) atomic_store(&state->stopped, 1);
         pthread_attr_destroy(&attributes);
     }
     if (atomic_exchange(&state->pending, 1) == 0) sem_post(&state->wake);

@@ -31,14 +31,19 @@ struct WALCheckpointTests {
         mutating func push() async throws {
             let batch = self.pushes
             self.pushes += 1
+            try await self.push(batch: "\(batch)", device: "device")
+        }
+
+        /// Pushes 10 new bookmarks named after `batch`, from `device`.
+        func push(batch: String, device: String) async throws {
             let ops = (0..<10).map { index in
                 SyncOperation(
                     opId: "op-\(batch)-\(index)", type: .create, id: "b-\(batch)-\(index)",
                     data: ["title": "B", "url": .string("https://example.com/\(batch)/\(index)")], parentId: "other"
                 )
             }
-            let results = try await self.engine.push(PushRequest(profileId: "p", clientId: "device", operations: ops))
-            #expect(results.results.allSatisfy { $0.status == .applied })
+            let outcome = try await self.engine.push(PushRequest(profileId: "p", clientId: device, operations: ops))
+            #expect(outcome.results.allSatisfy { $0.status == .applied })
         }
 
         func bookmarkCount() async throws -> Int {
@@ -91,16 +96,7 @@ struct WALCheckpointTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for device in 0..<4 {
                 group.addTask {
-                    for batch in 0..<25 {
-                        let ops = (0..<10).map { index in
-                            SyncOperation(
-                                opId: "op-\(device)-\(batch)-\(index)", type: .create, id: "d\(device)-\(batch)-\(index)",
-                                data: ["title": "B", "url": .string("https://example.com/\(device)/\(batch)/\(index)")], parentId: "other"
-                            )
-                        }
-                        let outcome = try await harness.engine.push(PushRequest(profileId: "p", clientId: "device-\(device)", operations: ops))
-                        #expect(outcome.results.allSatisfy { $0.status == .applied })
-                    }
+                    for batch in 0..<25 { try await harness.push(batch: "\(device)-\(batch)", device: "device-\(device)") }
                 }
             }
             try await group.waitForAll()

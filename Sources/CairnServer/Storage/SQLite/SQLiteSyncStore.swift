@@ -46,7 +46,7 @@ public final class SQLiteSyncStore: SyncStore {
     struct WALCheckpoints {
         /// From this size on (16 MB), a thread copies the log. SQLite's own automatic checkpoint
         /// runs inside the commit that reaches 1,000; at 4,000 the writer's share (the last
-        /// frames, below) comes four times less often: with four clients, 6% more creates per
+        /// frames, below) comes four times less often: with four clients, 5% more creates per
         /// second than at 1,000 (docs/benchmarks.md, session 24).
         var threshold: Int32 = 4_000
         /// The writer copies the last frames itself once the thread has copied all but these,
